@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// File is an output being written under a temporary name next to its final
+// path. Commit makes it appear under the final name (fsync, rename, fsync of
+// the directory); until then a failure or a signal removes it, so no partial
+// artifact ever carries a final name.
+type File struct {
+	*os.File
+	final string
+	done  bool
+}
+
+var (
+	pendingMu sync.Mutex
+	pending   = map[*File]struct{}{}
+)
+
+// Create opens a temporary file beside path with the given permissions
+// (0644 for images; use 0600 for anything key-derived).
+func Create(path string, perm os.FileMode) (*File, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	af := &File{File: f, final: path}
+	pendingMu.Lock()
+	pending[af] = struct{}{}
+	pendingMu.Unlock()
+	return af, nil
+}
+
+// Final is the name the file gets on Commit.
+func (f *File) Final() string { return f.final }
+
+// Commit syncs, closes and renames the file to its final name.
+func (f *File) Commit() error {
+	if f.done {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", f.final, err)
+	}
+	if err := f.File.Close(); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", f.final, err)
+	}
+	if err := os.Rename(f.Name(), f.final); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", f.final, err)
+	}
+	f.forget()
+	if d, err := os.Open(filepath.Dir(f.final)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Abort closes and removes the temporary file. Safe to call after Commit.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.File.Close()
+	os.Remove(f.Name())
+	f.forget()
+}
+
+func (f *File) forget() {
+	f.done = true
+	pendingMu.Lock()
+	delete(pending, f)
+	pendingMu.Unlock()
+}
+
+func cleanupAll() {
+	pendingMu.Lock()
+	files := make([]*File, 0, len(pending))
+	for f := range pending {
+		files = append(files, f)
+	}
+	pendingMu.Unlock()
+	for _, f := range files {
+		f.Abort()
+	}
+}
+
+// watchSignals removes pending temporary files on SIGINT/SIGTERM and exits 1
+// with a one-line message.
+func watchSignals() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cleanupAll()
+			fmt.Fprintf(os.Stderr, "interrupted by %v; partial outputs removed\n", s)
+			os.Exit(ExitFailure)
+		case <-quit:
+		}
+	}()
+	return func() { signal.Stop(ch); close(quit) }
+}
+
+// WriteFileAtomic writes data to path through Create/Commit.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// WriteJSON writes v as indented JSON (with a final newline) atomically.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
