@@ -1,0 +1,411 @@
+// Command dm-verity builds and checks dm-verity hash trees offline, writing
+// the same bytes as `veritysetup format`.
+//
+//	dm-verity format [flags] DATA HASH
+//	dm-verity verify [flags] DATA HASH ROOT
+//
+// format prints a veritysetup-like summary (or JSON with --json) whose
+// "Root hash:" line holds the lowercase hex root hash, and with --params-out
+// writes the layer's manifest fragment. The defaults are veritysetup's
+// (sha256, 4096-byte blocks, format 1, superblock) except that the salt (32
+// bytes) and UUID are derived from --seed and the parameters, never random.
+//
+// DATA and HASH may be the same file: the tree is then written in place at
+// --hash-offset (which must be given, and lie at or past the data) and DATA is
+// not truncated; the data covered is the bytes before the offset, or
+// --data-blocks blocks. A separate HASH is written atomically (temporary file,
+// then rename), zero-filled before --hash-offset.
+//
+// verify reads the superblock at --hash-offset (unless --no-superblock, when
+// the parameters come from the flags) and exits 0 when data and tree match
+// ROOT, 1 naming the first bad block. Exit 2 is bad usage.
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/verity"
+)
+
+const prog = "dm-verity"
+
+func main() { cli.Main(prog, run) }
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return cli.Usagef("missing command (want format or verify)")
+	}
+	switch args[0] {
+	case "format":
+		return runFormat(args[1:])
+	case "verify":
+		return runVerify(args[1:])
+	case "-h", "--help", "help":
+		fmt.Println("usage: dm-verity format [flags] DATA HASH | dm-verity verify [flags] DATA HASH ROOT (see --help of each)")
+		return nil
+	}
+	return cli.Usagef("unknown command %q (want format or verify)", args[0])
+}
+
+// paramFlags are the flags format and verify share.
+type paramFlags struct {
+	fs            *flag.FlagSet
+	hash          string
+	dataBlockSize int
+	hashBlockSize int
+	salt          string
+	version       int
+	noSuperblock  bool
+	hashOffset    int64
+	dataBlocks    int64
+	uuid          string
+	seed          string
+}
+
+func newParamFlags(name string) *paramFlags {
+	f := &paramFlags{fs: cli.NewFlagSet(prog + " " + name)}
+	fs := f.fs
+	fs.StringVar(&f.hash, "hash", verity.DefaultHash, "hash algorithm: sha256, sha1 or sha512")
+	fs.IntVar(&f.dataBlockSize, "data-block-size", verity.DefaultBlockSize, "data block size in bytes (512..4096, power of two)")
+	fs.IntVar(&f.hashBlockSize, "hash-block-size", verity.DefaultBlockSize, "hash block size in bytes (512..4096, power of two)")
+	fs.StringVar(&f.salt, "salt", "", "salt as hex, or - for none (default: 32 bytes derived from --seed and the parameters)")
+	fs.IntVar(&f.version, "format", verity.DefaultVersion, "hash format: 1 (normal) or 0 (Chrome OS)")
+	fs.BoolVar(&f.noSuperblock, "no-superblock", false, "write (or expect) no superblock")
+	fs.Int64Var(&f.hashOffset, "hash-offset", 0, "byte offset of the superblock/tree in HASH (multiple of 512; of the hash block size with --no-superblock)")
+	fs.Int64Var(&f.dataBlocks, "data-blocks", 0, "data blocks to cover (default: all of DATA, or the bytes before --hash-offset when DATA is HASH)")
+	fs.StringVar(&f.uuid, "uuid", "", "superblock UUID (default: derived from --seed, the parameters and the salt)")
+	fs.StringVar(&f.seed, "seed", "", "seed for the derived salt and UUID")
+	return f
+}
+
+func (f *paramFlags) set(name string) bool {
+	found := false
+	f.fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == name {
+			found = true
+		}
+	})
+	return found
+}
+
+// params turns the flags into verity.Params; bad values are usage errors.
+func (f *paramFlags) params() (verity.Params, error) {
+	p := verity.Params{
+		Version:       f.version,
+		Hash:          f.hash,
+		DataBlockSize: f.dataBlockSize,
+		HashBlockSize: f.hashBlockSize,
+		Superblock:    !f.noSuperblock,
+	}
+	if err := cli.OneOf("--hash", f.hash, "sha256", "sha1", "sha512"); err != nil {
+		return p, err
+	}
+	if f.hashOffset < 0 || f.dataBlocks < 0 {
+		return p, cli.Usagef("--hash-offset and --data-blocks must not be negative")
+	}
+	if f.set("salt") {
+		s, err := verity.ParseSalt(f.salt)
+		if err != nil || f.salt == "" {
+			if err == nil {
+				err = errors.New("empty (use - for no salt)")
+			}
+			return p, cli.Usagef("--salt: %v", strings.TrimPrefix(err.Error(), "verity: "))
+		}
+		p.Salt = s
+	} else {
+		p.Salt = verity.DeriveSalt(f.seed, p)
+	}
+	if err := p.Validate(); err != nil {
+		return p, cli.Usagef("%s", strings.TrimPrefix(err.Error(), "verity: "))
+	}
+	if f.uuid != "" {
+		u, err := verity.ParseUUID(f.uuid)
+		if err != nil {
+			return p, cli.Usagef("--uuid: %s", strings.TrimPrefix(err.Error(), "verity: "))
+		}
+		p.UUID = u
+	} else {
+		p.UUID = verity.DeriveUUID(f.seed, p, p.Salt)
+	}
+	return p, nil
+}
+
+// fragment is the layer's manifest fragment (--params-out, --json).
+type fragment struct {
+	Target         string `json:"target"`
+	Version        int    `json:"version"`
+	DataBlockSize  int    `json:"data_block_size"`
+	HashBlockSize  int    `json:"hash_block_size"`
+	DataBlocks     uint64 `json:"data_blocks"`
+	DataSectors    uint64 `json:"data_sectors"`
+	HashStartBlock uint64 `json:"hash_start_block"`
+	HashOffset     int64  `json:"hash_offset"`
+	HashBytes      int64  `json:"hash_bytes"`
+	HashBlocks     uint64 `json:"hash_blocks"`
+	HashAlgorithm  string `json:"hash_algorithm"`
+	RootHash       string `json:"root_hash"`
+	Salt           string `json:"salt"`
+	Superblock     bool   `json:"superblock"`
+	UUID           string `json:"uuid"`
+}
+
+func newFragment(p verity.Params, r *verity.Result, hashOffset int64) fragment {
+	u := ""
+	if p.Superblock {
+		u = verity.FormatUUID(p.UUID)
+	}
+	return fragment{
+		Target:         "verity",
+		Version:        p.Version,
+		DataBlockSize:  p.DataBlockSize,
+		HashBlockSize:  p.HashBlockSize,
+		DataBlocks:     r.DataBlocks,
+		DataSectors:    r.DataBlocks * uint64(p.DataBlockSize) / 512,
+		HashStartBlock: r.HashStartBlock,
+		HashOffset:     hashOffset,
+		HashBytes:      r.HashBytes,
+		HashBlocks:     r.TreeBlocks,
+		HashAlgorithm:  p.Hash,
+		RootHash:       r.RootHex(),
+		Salt:           verity.SaltString(p.Salt),
+		Superblock:     p.Superblock,
+		UUID:           u,
+	}
+}
+
+// sizeOf returns the size of an open file or block device.
+func sizeOf(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if fi.Mode().IsRegular() {
+		return fi.Size(), nil
+	}
+	return f.Seek(0, io.SeekEnd)
+}
+
+// sameFile reports whether two paths name the same existing file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(fa, fb)
+}
+
+// dataSize decides how many data bytes the tree covers.
+func (f *paramFlags) dataSize(p verity.Params, data *os.File, same bool) (int64, error) {
+	if f.dataBlocks > 0 {
+		n := f.dataBlocks * int64(p.DataBlockSize)
+		if n/int64(p.DataBlockSize) != f.dataBlocks {
+			return 0, cli.Usagef("--data-blocks %d is too large", f.dataBlocks)
+		}
+		return n, nil
+	}
+	if same {
+		if !f.set("hash-offset") || f.hashOffset == 0 {
+			return 0, cli.Usagef("DATA and HASH are the same file: give --hash-offset (at or past the end of the data)")
+		}
+		return f.hashOffset, nil
+	}
+	n, err := sizeOf(data)
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", data.Name(), err)
+	}
+	return n, nil
+}
+
+func runFormat(args []string) error {
+	f := newParamFlags("format")
+	jsonOut := f.fs.Bool("json", false, "print a JSON object instead of the summary")
+	paramsOut := f.fs.String("params-out", "", "write the layer's manifest fragment (JSON) to this file")
+	pos, err := cli.Parse(f.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return cli.Usagef("format wants DATA HASH, got %d arguments", len(pos))
+	}
+	p, err := f.params()
+	if err != nil {
+		return err
+	}
+	dataPath, hashPath := pos[0], pos[1]
+	same := sameFile(dataPath, hashPath)
+	flags := os.O_RDONLY
+	if same {
+		flags = os.O_RDWR
+	}
+	data, err := os.OpenFile(dataPath, flags, 0)
+	if err != nil {
+		return fmt.Errorf("open data: %w", err)
+	}
+	defer data.Close()
+	size, err := f.dataSize(p, data, same)
+	if err != nil {
+		return err
+	}
+	if same && f.hashOffset < size {
+		return cli.Usagef("--hash-offset %d lies inside the %d data bytes of %s", f.hashOffset, size, dataPath)
+	}
+	if size%int64(p.DataBlockSize) != 0 || size == 0 {
+		return fmt.Errorf("data %s: %d bytes is not a non-zero multiple of the data block size %d", dataPath, size, p.DataBlockSize)
+	}
+	if _, err := verity.Plan(size, f.hashOffset, p); err != nil {
+		if errors.Is(err, verity.ErrHashOffset) {
+			return cli.Usagef("--hash-offset: %s", strings.TrimPrefix(err.Error(), "verity: "))
+		}
+		return fmt.Errorf("data %s: %w", dataPath, err)
+	}
+
+	var res *verity.Result
+	if same {
+		res, err = verity.Format(data, size, data, f.hashOffset, p)
+		if err == nil {
+			err = data.Sync()
+		}
+		if err != nil {
+			return fmt.Errorf("format %s: %w", dataPath, err)
+		}
+	} else {
+		out, err := cli.Create(hashPath, 0o644)
+		if err != nil {
+			return err
+		}
+		res, err = verity.Format(data, size, out, f.hashOffset, p)
+		if err == nil {
+			// Give the file its full size even if the tree ends in a hole.
+			err = out.Truncate(f.hashOffset + res.HashBytes)
+		}
+		if err != nil {
+			out.Abort()
+			return fmt.Errorf("format %s: %w", dataPath, err)
+		}
+		if err := out.Commit(); err != nil {
+			return err
+		}
+	}
+	frag := newFragment(p, res, f.hashOffset)
+	if *paramsOut != "" {
+		if err := cli.WriteJSON(*paramsOut, frag); err != nil {
+			return err
+		}
+	}
+	if *jsonOut {
+		b, _ := json.MarshalIndent(frag, "", "  ")
+		fmt.Printf("%s\n", b)
+		return nil
+	}
+	printSummary(os.Stdout, hashPath, p, res, f.hashOffset)
+	return nil
+}
+
+
+func printSummary(w io.Writer, hashPath string, p verity.Params, r *verity.Result, hashOffset int64) {
+	u := ""
+	if p.Superblock {
+		u = verity.FormatUUID(p.UUID)
+	}
+	fmt.Fprintf(w, "VERITY header information for %s\n", hashPath)
+	fmt.Fprintf(w, "UUID:            \t%s\n", u)
+	fmt.Fprintf(w, "Hash type:       \t%d\n", p.Version)
+	fmt.Fprintf(w, "Data blocks:     \t%d\n", r.DataBlocks)
+	fmt.Fprintf(w, "Data block size: \t%d\n", p.DataBlockSize)
+	fmt.Fprintf(w, "Hash blocks:     \t%d\n", r.TreeBlocks)
+	fmt.Fprintf(w, "Hash block size: \t%d\n", p.HashBlockSize)
+	fmt.Fprintf(w, "Hash algorithm:  \t%s\n", p.Hash)
+	fmt.Fprintf(w, "Salt:            \t%s\n", verity.SaltString(p.Salt))
+	fmt.Fprintf(w, "Root hash:      \t%s\n", r.RootHex())
+	fmt.Fprintf(w, "Hash start block:\t%d\n", r.HashStartBlock)
+	fmt.Fprintf(w, "Hash device size: \t%d [bytes]\n", hashOffset+r.HashBytes)
+}
+
+func runVerify(args []string) error {
+	f := newParamFlags("verify")
+	pos, err := cli.Parse(f.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 3 {
+		return cli.Usagef("verify wants DATA HASH ROOT, got %d arguments", len(pos))
+	}
+	dataPath, hashPath := pos[0], pos[1]
+	root, err := hex.DecodeString(pos[2])
+	if err != nil || len(root) == 0 {
+		return cli.Usagef("ROOT %q is not a hex root hash", pos[2])
+	}
+	p, err := f.params()
+	if err != nil {
+		return err
+	}
+	same := sameFile(dataPath, hashPath)
+	data, err := os.Open(dataPath)
+	if err != nil {
+		return fmt.Errorf("open data: %w", err)
+	}
+	defer data.Close()
+	hash := data
+	if !same {
+		if hash, err = os.Open(hashPath); err != nil {
+			return fmt.Errorf("open hash: %w", err)
+		}
+		defer hash.Close()
+	}
+	var size int64
+	if p.Superblock {
+		sb, n, err := verity.ReadSuperblock(hash, f.hashOffset)
+		if err != nil {
+			return fmt.Errorf("%s: %w", hashPath, err)
+		}
+		if err := f.agree(sb, p); err != nil {
+			return fmt.Errorf("%s: %w", hashPath, err)
+		}
+		p = sb
+		size = int64(n) * int64(p.DataBlockSize)
+		if f.dataBlocks > 0 && uint64(f.dataBlocks) != n {
+			return fmt.Errorf("%s: superblock has %d data blocks, --data-blocks says %d", hashPath, n, f.dataBlocks)
+		}
+	} else if size, err = f.dataSize(p, data, same); err != nil {
+		return err
+	}
+	if err := verity.Verify(data, size, hash, f.hashOffset, p, root); err != nil {
+		return fmt.Errorf("%s: %w", dataPath, err)
+	}
+	fmt.Printf("%s: verified %d bytes against root hash %s\n", dataPath, size, hex.EncodeToString(root))
+	return nil
+}
+
+// agree checks that explicitly given flags match the superblock.
+func (f *paramFlags) agree(sb, p verity.Params) error {
+	bad := func(flag string, have, want any) error {
+		return fmt.Errorf("superblock has %s %v, but --%s says %v", flag, have, flag, want)
+	}
+	switch {
+	case f.set("hash") && sb.Hash != p.Hash:
+		return bad("hash", sb.Hash, p.Hash)
+	case f.set("format") && sb.Version != p.Version:
+		return bad("format", sb.Version, p.Version)
+	case f.set("data-block-size") && sb.DataBlockSize != p.DataBlockSize:
+		return bad("data-block-size", sb.DataBlockSize, p.DataBlockSize)
+	case f.set("hash-block-size") && sb.HashBlockSize != p.HashBlockSize:
+		return bad("hash-block-size", sb.HashBlockSize, p.HashBlockSize)
+	case f.set("salt") && verity.SaltString(sb.Salt) != verity.SaltString(p.Salt):
+		return bad("salt", verity.SaltString(sb.Salt), verity.SaltString(p.Salt))
+	case f.set("uuid") && sb.UUID != p.UUID:
+		return bad("uuid", verity.FormatUUID(sb.UUID), verity.FormatUUID(p.UUID))
+	}
+	return nil
+}
