@@ -313,7 +313,6 @@ func runFormat(args []string) error {
 	return nil
 }
 
-
 func printSummary(w io.Writer, hashPath string, p verity.Params, r *verity.Result, hashOffset int64) {
 	u := ""
 	if p.Superblock {
