@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# dm-crypt: tools/cmd/dm-crypt against OpenSSL (through Debian's
+# python3-cryptography, and the openssl CLI for CBC), sector by sector, for
+# every cipher spec x sector size x key size, with iv_offset and
+# iv_large_sectors; round trips; bad input fails with one line, a non-zero
+# exit and no OUT left behind.
+set -u
+. "$ROOT/tests/lib.sh"
+
+DC="$BIN/dm-crypt"
+cd "$WORK" || exit 1
+umask 077 # key files private (the tools warn otherwise)
+
+cat >oracle.py <<'EOF'
+# Independent dm-crypt oracle: OpenSSL's AES via python3-cryptography.
+# usage: oracle.py SPEC KEYFILE SECTOR_SIZE IV_OFFSET LARGE(0|1) PLAIN CIPHER
+# Checks every sector of CIPHER against PLAIN. IV sector (dm-crypt.c):
+# s = k*(ss/512) + iv_offset, then s >>= log2(ss/512) with iv_large_sectors.
+import hashlib, struct, sys
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+spec, keyf, ss, ivoff, large, ptf, ctf = sys.argv[1:]
+key = open(keyf, "rb").read()
+ss, ivoff, large = int(ss), int(ivoff), large == "1"
+pt, ct = open(ptf, "rb").read(), open(ctf, "rb").read()
+if len(pt) != len(ct) or len(pt) % ss:
+    sys.exit("size mismatch: %d vs %d" % (len(pt), len(ct)))
+spb = ss // 512
+M64 = (1 << 64) - 1
+
+def ecb(k):
+    return Cipher(algorithms.AES(k), modes.ECB()).encryptor()
+
+def xts_from_ecb(k, tweak, data):
+    # XTS built from AES-ECB (OpenSSL has no AES-192-XTS): T = E_K2(iv),
+    # C_j = E_K1(P_j ^ T_j) ^ T_j, T_{j+1} = T_j * x in GF(2^128).
+    half = len(k) // 2
+    e1, t = ecb(k[:half]), ecb(k[half:]).update(tweak)
+    t = int.from_bytes(t, "little")
+    out = bytearray()
+    for j in range(0, len(data), 16):
+        tb = t.to_bytes(16, "little")
+        x = bytes(a ^ b for a, b in zip(data[j:j + 16], tb))
+        out += bytes(a ^ b for a, b in zip(e1.update(x), tb))
+        t <<= 1
+        if t >> 128:
+            t = (t & ((1 << 128) - 1)) ^ 0x87
+    return bytes(out)
+
+essiv = ecb(hashlib.sha256(key).digest()) if spec == "aes-cbc-essiv:sha256" else None
+bad = []
+for k in range(len(pt) // ss):
+    s = (k * spb + ivoff) & M64
+    if large:
+        s >>= spb.bit_length() - 1
+    p = pt[k * ss:(k + 1) * ss]
+    if spec == "aes-xts-plain64":
+        tweak = struct.pack("<Q", s) + bytes(8)
+        if len(key) in (32, 64):
+            e = Cipher(algorithms.AES(key), modes.XTS(tweak)).encryptor()
+            want = e.update(p) + e.finalize()
+        else:
+            want = xts_from_ecb(key, tweak, p)
+    else:
+        if spec == "aes-cbc-plain":
+            iv = struct.pack("<I", s & 0xFFFFFFFF) + bytes(12)
+        elif spec == "aes-cbc-plain64":
+            iv = struct.pack("<Q", s) + bytes(8)
+        elif spec == "aes-cbc-essiv:sha256":
+            iv = essiv.update(struct.pack("<Q", s) + bytes(8))
+        else:
+            sys.exit("unknown spec " + spec)
+        e = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+        want = e.update(p) + e.finalize()
+    if want != ct[k * ss:(k + 1) * ss]:
+        bad.append(k)
+print("%s key %d ss %d iv_offset %d large %d: %d sectors, %d bad %s" % (spec, len(key), ss, ivoff, large, len(pt) // ss, len(bad), bad[:5]))
+sys.exit(1 if bad else 0)
+EOF
+
+rand() { head -c "$2" /dev/urandom >"$1"; }
+
+# one_case SPEC KEYLEN SS: 19 sectors (two 8-sector groups and a tail) under
+# four IV settings, including offsets that wrap plain's 32-bit counter.
+one_case() {
+	_spec=$1 _kl=$2 _ss=$3
+	_spb=$((_ss / 512))
+	rand key.bin "$_kl"
+	rand plain.img $((19 * _ss))
+	for _iv in "0 0" "$((_spb * 7)) 0" "$((_spb * 7)) 1" "$(((1 << 32) - 4 * _spb)) 0"; do
+		set -- $_iv
+		_large=()
+		[ "$2" = 1 ] && _large=(--iv-large-sectors)
+		"$DC" encrypt --cipher "$_spec" --key-file key.bin --sector-size "$_ss" --iv-offset "$1" "${_large[@]}" plain.img enc.img || return 1
+		"$PY" oracle.py "$_spec" key.bin "$_ss" "$1" "$2" plain.img enc.img || return 1
+		"$DC" decrypt --cipher "$_spec" --key-file key.bin --sector-size "$_ss" --iv-offset "$1" "${_large[@]}" enc.img back.img || return 1
+		cmp plain.img back.img || return 1
+	done
+}
+
+for spec in aes-cbc-plain aes-cbc-plain64 aes-cbc-essiv:sha256 aes-xts-plain64; do
+	case $spec in
+	*xts*) keys="32 48 64" ;;
+	*) keys="16 24 32" ;;
+	esac
+	for ss in 512 1024 2048 4096; do
+		for kl in $keys; do
+			check "oracle $spec ss=$ss key=$kl" one_case "$spec" "$kl" "$ss"
+		done
+	done
+done
+
+# Several 1 MiB work chunks (parallel workers) plus a partial one.
+big_case() {
+	rand key.bin 64
+	rand big.img $((5 * 1048576 + 3 * 4096))
+	"$DC" encrypt --cipher aes-xts-plain64 --key-file key.bin --sector-size 4096 --iv-offset 16 big.img big.enc &&
+		"$PY" oracle.py aes-xts-plain64 key.bin 4096 16 0 big.img big.enc &&
+		"$DC" decrypt --cipher aes-xts-plain64 --key-file key.bin --sector-size 4096 --iv-offset 16 big.enc big.back &&
+		cmp big.img big.back
+}
+check "oracle multi-chunk 5 MiB xts 4K" big_case
+
+# The openssl CLI on one CBC sector: sector 3 of a 4 KiB-sector image,
+# iv_offset 8, iv_large_sectors (IV sector (3*8+8)/8 = 4), and plain with
+# 512-byte sectors (sector 5, iv_offset 2: IV sector 7).
+openssl_cbc() { # SPEC KEYLEN SS IVOFF LARGE SECTOR IVSECTOR
+	rand key.bin "$2"
+	rand plain.img $((8 * $3))
+	_large=()
+	[ "$5" = 1 ] && _large=(--iv-large-sectors)
+	"$DC" encrypt --cipher "$1" --key-file key.bin --sector-size "$3" --iv-offset "$4" "${_large[@]}" plain.img enc.img || return 1
+	dd if=plain.img of=p.sec bs="$3" skip="$6" count=1 status=none
+	dd if=enc.img of=c.sec bs="$3" skip="$6" count=1 status=none
+	_iv=$(printf '%016x' "$7" | sed 's/../& /g' | awk '{for (i = NF; i > 0; i--) printf "%s", $i}')0000000000000000
+	openssl enc -aes-$(($2 * 8))-cbc -nopad -K "$(xxd -p -c 256 key.bin)" -iv "$_iv" -in p.sec -out o.sec || return 1
+	cmp o.sec c.sec
+}
+check "openssl enc aes-256-cbc plain64 4K sector, iv_large_sectors" openssl_cbc aes-cbc-plain64 32 4096 8 1 3 4
+check "openssl enc aes-128-cbc plain 512" openssl_cbc aes-cbc-plain 16 512 2 0 5 7
+check "openssl enc aes-192-cbc plain64 2K" openssl_cbc aes-cbc-plain64 24 2048 4 0 2 12
+
+# Same inputs, same bytes; --params-out fragment, never the key.
+determinism() {
+	rand key.bin 64
+	rand plain.img 65536
+	"$DC" encrypt --cipher aes-xts-plain64 --key-file key.bin --sector-size 4096 --params-out p1.json plain.img e1.img &&
+		"$DC" encrypt plain.img e2.img --cipher aes-xts-plain64 --key-file key.bin --sector-size 4096 --params-out p2.json &&
+		cmp e1.img e2.img && cmp p1.json p2.json
+}
+check "deterministic output and params" determinism
+params() {
+	rand key.bin 32
+	rand plain.img 65536
+	"$DC" encrypt --cipher aes-cbc-essiv:sha256 --key-file key.bin --sector-size 2048 --iv-offset 12 --iv-large-sectors --params-out p.json plain.img e.img || return 1
+	"$PY" - "$(xxd -p -c 256 key.bin)" <<'EOF'
+import json, sys
+p = json.load(open("p.json"))
+want = {"target": "crypt", "cipher": "aes-cbc-essiv:sha256", "key_size": 32, "sector_size": 2048,
+        "iv_offset": 12, "iv_large_sectors": True, "sectors": 128, "data_sectors": 128}
+assert p == want, p
+assert sys.argv[1] not in open("p.json").read()
+EOF
+}
+check "params-out fragment" params
+
+# Bad input: one stderr line, exit != 0, no OUT (and no temp file) left.
+rand plain.img 8192
+rand key64.bin 64
+mkdir -p out
+noout() { [ -z "$(ls -A out)" ]; }
+KEYHEX=00112233445566778899aabbccddeeff0011223344
+expect_fail "wrong key length (hex)" '32, 48 or 64 bytes' "$DC" encrypt --cipher aes-xts-plain64 --key-hex "$KEYHEX" plain.img out/o.img
+check "wrong key length: no key bytes in the error" sh -c "! \"$DC\" encrypt --cipher aes-xts-plain64 --key-hex $KEYHEX plain.img out/o.img 2>&1 | grep -qi $KEYHEX"
+rand key20.bin 20
+expect_fail "wrong key length (file)" '16, 24 or 32 bytes' "$DC" encrypt --cipher aes-cbc-plain --key-file key20.bin plain.img out/o.img
+expect_fail "non-hex key" 'not a hex string' "$DC" encrypt --cipher aes-xts-plain64 --key-hex zz11 plain.img out/o.img
+expect_fail "unknown cipher" 'unsupported cipher spec "aes-ctr-plain64"' "$DC" encrypt --cipher aes-ctr-plain64 --key-file key64.bin plain.img out/o.img
+expect_fail "hostile cipher spec" 'unsupported cipher spec' "$DC" encrypt --cipher "$(printf 'aes-xts-plain64\nX')" --key-file key64.bin plain.img out/o.img
+rand odd.img 5000
+rand six.img 6144
+expect_fail "size not a multiple of the sector size" 'not a multiple of the sector size 4096' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --sector-size 4096 six.img out/o.img
+expect_fail "size not a multiple of 512" 'not a multiple of the sector size 512' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin odd.img out/o.img
+expect_fail "missing input" 'no such file' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin missing.img out/o.img
+expect_fail "missing key file" 'key file' "$DC" encrypt --cipher aes-xts-plain64 --key-file nokey.bin plain.img out/o.img
+mkdir -p keydir
+expect_fail "key file is a directory" 'not a regular file' "$DC" encrypt --cipher aes-xts-plain64 --key-file keydir plain.img out/o.img
+# Permission failures: as an unprivileged user (root runs them through
+# setpriv as nobody, in a world-traversable scratch dir of their own).
+AS=()
+PERM=$WORK/perm
+if [ "$(id -u)" = 0 ]; then
+	if command -v setpriv >/dev/null && PERM=$(mktemp -d /tmp/rules_dm-crypt-perm.XXXXXX); then
+		AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		chmod 755 "$PERM"
+		cp "$DC" "$PERM/dm-crypt" && chmod 755 "$PERM/dm-crypt"
+	else
+		PERM=""
+	fi
+else
+	mkdir -p "$PERM" && cp "$DC" "$PERM/dm-crypt"
+fi
+if [ -n "$PERM" ]; then
+	cp plain.img "$PERM/plain.img" && chmod 644 "$PERM/plain.img"
+	cp key64.bin "$PERM/unreadable.bin" && chmod 000 "$PERM/unreadable.bin"
+	cp key64.bin "$PERM/key.bin" && chmod 600 "$PERM/key.bin"
+	[ "$(id -u)" = 0 ] && chown 65534:65534 "$PERM/key.bin"
+	mkdir -p "$PERM/ro" && chmod 555 "$PERM/ro"
+	expect_fail "unreadable key file" 'permission denied' "${AS[@]}" "$PERM/dm-crypt" encrypt --cipher aes-xts-plain64 --key-file "$PERM/unreadable.bin" "$PERM/plain.img" "$PERM/o.img"
+	expect_fail "output dir not writable" 'permission denied' "${AS[@]}" "$PERM/dm-crypt" encrypt --cipher aes-xts-plain64 --key-file "$PERM/key.bin" "$PERM/plain.img" "$PERM/ro/o.img"
+	check "no output in the read-only dir" sh -c "[ -z \"\$(ls -A '$PERM/ro')\" ] && [ ! -e '$PERM/o.img' ]"
+	[ "$PERM" != "$WORK/perm" ] && rm -rf "$PERM"
+else
+	skip "unreadable key file" "running as root without setpriv"
+	skip "output dir not writable" "running as root without setpriv"
+fi
+expect_fail "output dir missing" 'no such file' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin plain.img nodir/o.img
+expect_fail "output under a file" 'not a directory' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin plain.img plain.img/o.img
+expect_fail "bad sector size" 'sector-size 8192' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --sector-size 8192 plain.img out/o.img
+expect_fail "iv offset not a sector multiple" 'iv-offset 3' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --sector-size 4096 --iv-offset 3 plain.img out/o.img
+expect_fail "both key flags" 'mutually exclusive' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --key-hex 00 plain.img out/o.img
+expect_fail "no key" 'key is required' "$DC" encrypt --cipher aes-xts-plain64 plain.img out/o.img
+expect_fail "missing OUT" 'want IN and OUT' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin plain.img
+expect_fail "unknown command" 'unknown command' "$DC" scramble --cipher aes-xts-plain64 plain.img out/o.img
+check "no OUT or temp file left after failures" noout
+usage_exit() { "$DC" encrypt --bogus plain.img out/o.img 2>/dev/null; [ $? -eq 2 ]; }
+check "unknown flag exits 2" usage_exit
+keylen_exit() { "$DC" encrypt --cipher aes-xts-plain64 --key-file key20.bin plain.img out/o.img 2>/dev/null; [ $? -eq 1 ]; }
+check "wrong key length exits 1" keylen_exit
