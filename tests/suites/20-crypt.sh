@@ -88,12 +88,12 @@ one_case() {
 	rand key.bin "$_kl"
 	rand plain.img $((19 * _ss))
 	for _iv in "0 0" "$((_spb * 7)) 0" "$((_spb * 7)) 1" "$(((1 << 32) - 4 * _spb)) 0"; do
-		set -- $_iv
+		read -r _off _lg <<<"$_iv"
 		_large=()
-		[ "$2" = 1 ] && _large=(--iv-large-sectors)
-		"$DC" encrypt --cipher "$_spec" --key-file key.bin --sector-size "$_ss" --iv-offset "$1" "${_large[@]}" plain.img enc.img || return 1
-		"$PY" oracle.py "$_spec" key.bin "$_ss" "$1" "$2" plain.img enc.img || return 1
-		"$DC" decrypt --cipher "$_spec" --key-file key.bin --sector-size "$_ss" --iv-offset "$1" "${_large[@]}" enc.img back.img || return 1
+		[ "$_lg" = 1 ] && _large=(--iv-large-sectors)
+		"$DC" encrypt --cipher "$_spec" --key-file key.bin --sector-size "$_ss" --iv-offset "$_off" "${_large[@]}" plain.img enc.img || return 1
+		"$PY" oracle.py "$_spec" key.bin "$_ss" "$_off" "$_lg" plain.img enc.img || return 1
+		"$DC" decrypt --cipher "$_spec" --key-file key.bin --sector-size "$_ss" --iv-offset "$_off" "${_large[@]}" enc.img back.img || return 1
 		cmp plain.img back.img || return 1
 	done
 }
