@@ -387,15 +387,23 @@ func (m *Manifest) Validate() error {
 		return bad("profile aead needs a crypt layer")
 	}
 	if m.Mount != nil {
-		if !reFSType.MatchString(m.Mount.FSType) {
-			return bad("mount.fstype %q: want A-Za-z0-9_.+- only", m.Mount.FSType)
+		if err := ValidateMount(m.Mount); err != nil {
+			return bad("%v", err)
 		}
-		if m.Mount.NewRoot != "" && (!reNewRoot.MatchString(m.Mount.NewRoot) || strings.Contains(m.Mount.NewRoot, "..")) {
-			return bad("mount.newroot %q: want an absolute path of A-Za-z0-9_.+- components", m.Mount.NewRoot)
-		}
-		if !reMountOpt.MatchString(m.Mount.Options) {
-			return bad("mount.options %q: want A-Za-z0-9_.,:=+/- only", m.Mount.Options)
-		}
+	}
+	return nil
+}
+
+// ValidateMount checks the mount defaults.
+func ValidateMount(mo *Mount) error {
+	if !reFSType.MatchString(mo.FSType) {
+		return fmt.Errorf("mount.fstype %q: want A-Za-z0-9_.+- only", mo.FSType)
+	}
+	if mo.NewRoot != "" && (!reNewRoot.MatchString(mo.NewRoot) || strings.Contains(mo.NewRoot, "..")) {
+		return fmt.Errorf("mount.newroot %q: want an absolute path of A-Za-z0-9_.+- components", mo.NewRoot)
+	}
+	if !reMountOpt.MatchString(mo.Options) {
+		return fmt.Errorf("mount.options %q: want A-Za-z0-9_.,:=+/- only", mo.Options)
 	}
 	return nil
 }

@@ -1,0 +1,138 @@
+// Command dm-compose builds a whole rules_dm stack offline and handles its
+// manifest:
+//
+//	dm-compose build --in fs.img --outdir out --stack STACK [options]
+//	dm-compose env manifest.json manifest.env
+//	dm-compose verify manifest.json [--key-file F | --key-hex HEX] [--in fs.img]
+//
+// See docs/design.md (CLI contract) and spec/manifest.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/rules-dm/rules_dm/tools/compose"
+	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/manifest"
+)
+
+const usage = "usage: dm-compose build|env|verify ... (dm-compose <command> --help)"
+
+func main() { cli.Main("dm-compose", run) }
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return cli.Usagef("%s", usage)
+	}
+	switch args[0] {
+	case "build":
+		return build(args[1:])
+	case "env":
+		return env(args[1:])
+	case "verify":
+		return verify(args[1:])
+	case "-h", "--help", "help":
+		fmt.Println(usage)
+		return nil
+	}
+	return cli.Usagef("unknown command %q; %s", args[0], usage)
+}
+
+// optional string flag that remembers whether it was set
+type optString struct {
+	v   string
+	set bool
+}
+
+func (o *optString) String() string     { return o.v }
+func (o *optString) Set(s string) error { o.v, o.set = s, true; return nil }
+
+func build(args []string) error {
+	fs := cli.NewFlagSet("dm-compose build")
+	var o compose.Options
+	var key cli.KeyFlags
+	var mountOpts optString
+	fs.StringVar(&o.In, "in", "", "plaintext filesystem image")
+	fs.StringVar(&o.OutDir, "outdir", "", "output directory")
+	fs.StringVar(&o.Stack, "stack", "", "stack: "+strings.Join(manifest.Stacks, ", "))
+	fs.StringVar(&o.Profile, "profile", "plain-crypt", "plain-crypt or aead")
+	key.Register(fs, "dm-crypt")
+	fs.StringVar(&o.Name, "name", "dmroot", "mapped name of the top layer (lower layers: NAME-<target>)")
+	fs.StringVar(&o.Cipher, "cipher", "", "dm-crypt cipher (default aes-xts-plain64)")
+	fs.IntVar(&o.SectorSize, "sector-size", 0, "dm-crypt sector size (default 4096 when the image allows, else 512)")
+	fs.BoolVar(&o.IVLargeSectors, "iv-large-sectors", false, "dm-crypt iv_large_sectors")
+	fs.StringVar(&o.VerityHash, "verity-hash", "", "verity hash: sha256 (default), sha1, sha512")
+	fs.IntVar(&o.VerityDataBlockSize, "verity-data-block-size", 0, "verity data block size (default 4096, or the ext4 block size if smaller)")
+	fs.IntVar(&o.VerityHashBlockSize, "verity-hash-block-size", 0, "verity hash block size (default 4096)")
+	fs.StringVar(&o.Salt, "salt", "", "verity salt as hex, or - for none (default: derived from --seed)")
+	fs.BoolVar(&o.HashOnMeta, "hash-on-meta", false, "put the verity tree on verity.hash.img (META_DEV) instead of appending it to data.img")
+	fs.StringVar(&o.IntegrityHash, "integrity-hash", "", "integrity hash: crc32c (default) or sha256")
+	fs.IntVar(&o.IntegrityBlockSize, "integrity-block-size", 0, "integrity block size: 4096 (default when the image allows) or 512")
+	fs.StringVar(&o.IntegrityLayout, "integrity-layout", "", "separate (default: tags on integrity.meta.img) or interleaved (single data.img)")
+	fs.StringVar(&o.Seed, "seed", "", "seed for salts and UUIDs (default: \"<stack>:<sha256 of the input>\")")
+	fs.StringVar(&o.MountFSType, "mount-fstype", "", "mount default: filesystem type (default ext4 when the input is ext4)")
+	fs.StringVar(&o.NewRoot, "newroot", "", "mount default: mount point (empty: the activator's default)")
+	fs.Var(&mountOpts, "mount-opts", "mount default: options (default ro for verity stacks, else empty)")
+	fs.BoolVar(&o.Force, "force", false, "replace an outdir that already holds a manifest")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return cli.Usagef("build takes no positional arguments (got %q)", pos[0])
+	}
+	if mountOpts.set {
+		o.MountOpts = &mountOpts.v
+	}
+	// A key is loaded only when one was given; Build decides whether the
+	// stack needs one.
+	if key.File != "" || key.Hex != "" {
+		if o.Key, err = key.Load(true); err != nil {
+			return err
+		}
+	}
+	o.Log = os.Stderr
+	m, err := compose.Build(o)
+	if err != nil {
+		return err
+	}
+	compose.Summary(os.Stdout, m, o.OutDir)
+	return nil
+}
+
+func env(args []string) error {
+	fs := cli.NewFlagSet("dm-compose env")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return cli.Usagef("usage: dm-compose env manifest.json manifest.env")
+	}
+	m, err := manifest.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	return cli.WriteFileAtomic(pos[1], manifest.WriteEnv(m), 0o644)
+}
+
+func verify(args []string) error {
+	fs := cli.NewFlagSet("dm-compose verify")
+	var key cli.KeyFlags
+	key.Register(fs, "dm-crypt")
+	in := fs.String("in", "", "plaintext filesystem image to compare with the manifest's input")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.Usagef("usage: dm-compose verify manifest.json [--key-file F | --key-hex HEX] [--in fs.img]")
+	}
+	k, err := key.Load(false)
+	if err != nil {
+		return err
+	}
+	return compose.Verify(pos[0], k, *in, os.Stdout)
+}

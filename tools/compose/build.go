@@ -1,0 +1,449 @@
+package compose
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rules-dm/rules_dm/tools/crypt"
+	"github.com/rules-dm/rules_dm/tools/integrity"
+	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/manifest"
+	"github.com/rules-dm/rules_dm/tools/verity"
+)
+
+// HashAlign is where an appended verity tree starts: the first multiple of
+// 4096 bytes at or after the end of the data.
+const HashAlign = 4096
+
+// DefaultSeed is the seed used when none is given.
+func DefaultSeed(stack, inputSHA256 string) string { return stack + ":" + inputSHA256 }
+
+type builder struct {
+	*plan
+	seed      string
+	in        *os.File
+	inSHA     string
+	tmps      []*cli.File // open temporaries (aborted on failure)
+	committed []string    // final paths written by this run (removed on failure)
+	layers    []manifest.Layer
+	data      *cli.File
+	meta      *cli.File
+	metaName  string
+	hashBytes int64
+}
+
+// Build runs dm-compose build and returns the manifest it wrote.
+func Build(o Options) (m *manifest.Manifest, err error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	p := &plan{Options: o}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("outdir: %w", err)
+	}
+	mj := outPath(o.OutDir, ManifestJSON)
+	if _, err := os.Lstat(mj); err == nil && !o.Force {
+		return nil, fmt.Errorf("outdir %s already holds %s (use --force to replace it)", o.OutDir, ManifestJSON)
+	}
+	in, err := os.Open(o.In)
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	defer in.Close()
+	inSt, _ := in.Stat()
+	for _, n := range []string{DataFile, IntegrityMeta, VerityHash} {
+		if st, err := os.Stat(outPath(o.OutDir, n)); err == nil && os.SameFile(st, inSt) {
+			return nil, fmt.Errorf("input %s is an output of this outdir; copy it elsewhere first", o.In)
+		}
+	}
+	// probe writability before any long work
+	probe, err := cli.Create(outPath(o.OutDir, DataFile), 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("outdir %s is not writable: %w", o.OutDir, errors.Unwrap(err))
+	}
+	probe.Abort()
+	if o.Force {
+		for _, n := range []string{ManifestJSON, ManifestEnv} {
+			if err := os.Remove(outPath(o.OutDir, n)); err != nil && !os.IsNotExist(err) {
+				return nil, fmt.Errorf("--force: %w", err)
+			}
+		}
+	}
+	for _, n := range p.notes {
+		fmt.Fprintf(o.Log, "dm-compose: %s\n", n)
+	}
+	inSHA, n, err := sha256Reader(io.NewSectionReader(in, 0, p.size))
+	if err != nil || n != p.size {
+		return nil, fmt.Errorf("read input %s: %v", o.In, err)
+	}
+	b := &builder{plan: p, in: in, inSHA: inSHA, seed: o.Seed}
+	if b.seed == "" {
+		b.seed = DefaultSeed(o.Stack, inSHA)
+	}
+	defer func() {
+		if err != nil {
+			for _, t := range b.tmps {
+				t.Abort()
+			}
+			for _, c := range b.committed {
+				os.Remove(c)
+			}
+			m = nil
+		}
+	}()
+	if err := b.run(); err != nil {
+		return nil, err
+	}
+	return b.finish()
+}
+
+func (b *builder) create(name string) (*cli.File, error) {
+	f, err := cli.Create(outPath(b.OutDir, name), 0o644)
+	if err != nil {
+		return nil, err
+	}
+	b.tmps = append(b.tmps, f)
+	return f, nil
+}
+
+func (b *builder) createMeta(name string) error {
+	f, err := b.create(name)
+	if err != nil {
+		return err
+	}
+	b.meta, b.metaName = f, name
+	return nil
+}
+
+func (b *builder) encrypt(dst io.WriterAt, src io.ReaderAt, size int64) error {
+	if err := crypt.Encrypt(dst, src, size, b.cipher); err != nil {
+		return fmt.Errorf("encrypt: %w", err)
+	}
+	return nil
+}
+
+func (b *builder) copyInput(dst *cli.File) error {
+	if _, err := io.Copy(dst.File, io.NewSectionReader(b.in, 0, b.size)); err != nil {
+		return fmt.Errorf("copy input: %w", err)
+	}
+	return nil
+}
+
+func setSize(f *cli.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("size %s: %w", f.Final(), err)
+	}
+	return nil
+}
+
+func (b *builder) run() error {
+	var err error
+	if b.data, err = b.create(DataFile); err != nil {
+		return err
+	}
+	N := b.size
+	switch b.Stack {
+	case manifest.StackCryptOnly:
+		if err := b.encrypt(b.data, b.in, N); err != nil {
+			return err
+		}
+		b.addCrypt("@DATA@", N)
+
+	case manifest.StackVerityOnly, manifest.StackVerityThenCrypt:
+		var base io.ReaderAt = b.in
+		if b.Stack == manifest.StackVerityThenCrypt {
+			if err := b.encrypt(b.data, b.in, N); err != nil {
+				return err
+			}
+			base = b.data
+		} else if err := b.copyInput(b.data); err != nil {
+			return err
+		}
+		if err := b.verity(base, N, "@DATA@"); err != nil {
+			return err
+		}
+		if b.Stack == manifest.StackVerityThenCrypt {
+			b.addCrypt("@LOWER@", N)
+		}
+
+	case manifest.StackCryptThenVerity:
+		if err := b.copyInput(b.data); err != nil {
+			return err
+		}
+		if err := b.verity(b.data, N, "@DATA@"); err != nil {
+			return err
+		}
+		total := roundUp(b.layers[0].Verity.HashOffset+b.hashBytes, HashAlign)
+		if err := setSize(b.data, total); err != nil {
+			return err
+		}
+		if err := b.encrypt(b.data, b.data, total); err != nil {
+			return err
+		}
+		v := b.layers[0]
+		b.layers = nil
+		b.addCrypt("@DATA@", total)
+		// the verity layer now sits on the crypt mapping
+		v.Verity.DataDevice, v.Verity.HashDevice = manifest.DeviceLower, manifest.DeviceLower
+		v.Table = verityTable(v.Verity, v.Sectors)
+		b.layers = append(b.layers, v)
+
+	case manifest.StackIntegrityOnly, manifest.StackIntegrityThenCrypt, manifest.StackCryptThenIntegrity:
+		if err := b.integrityStack(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("stack %s is not supported", b.Stack)
+	}
+	return nil
+}
+
+func (b *builder) integrityStack() error {
+	N := b.size
+	ip := b.ip
+	ip.Salt = integrity.DeriveSalt(b.seed+"/integrity", ip)
+	sep := ip.Layout == integrity.LayoutSeparate
+	if sep {
+		if err := b.createMeta(IntegrityMeta); err != nil {
+			return err
+		}
+	}
+	var r *integrity.Result
+	var err error
+	switch b.Stack {
+	case manifest.StackIntegrityOnly:
+		if sep {
+			if err := b.copyInput(b.data); err != nil {
+				return err
+			}
+			r, err = integrity.FormatSeparate(b.in, N, b.meta, ip)
+		} else {
+			r, err = integrity.FormatInterleaved(b.in, N, b.data, ip)
+		}
+		if err != nil {
+			return fmt.Errorf("integrity: %w", err)
+		}
+		b.addIntegrity(r, "@DATA@")
+	case manifest.StackIntegrityThenCrypt:
+		if sep {
+			if err := b.encrypt(b.data, b.in, N); err != nil {
+				return err
+			}
+			r, err = integrity.FormatSeparate(b.data, N, b.meta, ip)
+		} else {
+			tmp, err2 := b.create(".ciphertext")
+			if err2 != nil {
+				return err2
+			}
+			if err := b.encrypt(tmp, b.in, N); err != nil {
+				return err
+			}
+			r, err = integrity.FormatInterleaved(tmp, N, b.data, ip)
+			tmp.Abort()
+		}
+		if err != nil {
+			return fmt.Errorf("integrity: %w", err)
+		}
+		b.addIntegrity(r, "@DATA@")
+		b.addCrypt("@LOWER@", N)
+	case manifest.StackCryptThenIntegrity:
+		total := N
+		if sep {
+			if r, err = integrity.FormatSeparate(b.in, N, b.meta, ip); err != nil {
+				return fmt.Errorf("integrity: %w", err)
+			}
+			if err := b.encrypt(b.data, b.in, N); err != nil {
+				return err
+			}
+		} else {
+			if r, err = integrity.FormatInterleaved(b.in, N, b.data, ip); err != nil {
+				return fmt.Errorf("integrity: %w", err)
+			}
+			total = r.DeviceBytes
+			if total%int64(b.SectorSize) != 0 {
+				return fmt.Errorf("interleaved device of %d bytes is not a multiple of the crypt sector size %d", total, b.SectorSize)
+			}
+			if err := b.encrypt(b.data, b.data, total); err != nil {
+				return err
+			}
+		}
+		b.addCrypt("@DATA@", total)
+		b.addIntegrity(r, "@LOWER@")
+	}
+	return nil
+}
+
+func roundUp(v, a int64) int64 { return (v + a - 1) / a * a }
+
+// verity builds the tree over the first size bytes of data, appended to
+// data.img at the next 4096 boundary, or on verity.hash.img.
+func (b *builder) verity(data io.ReaderAt, size int64, dev string) error {
+	vp := b.vp
+	if b.Salt == "" {
+		vp.Salt = verity.DeriveSalt(b.seed, vp)
+	}
+	vp.UUID = verity.DeriveUUID(b.seed, vp, vp.Salt)
+	hashDev, off := dev, roundUp(size, HashAlign)
+	var hw io.WriterAt = b.data
+	if b.HashOnMeta {
+		if err := b.createMeta(VerityHash); err != nil {
+			return err
+		}
+		hw, hashDev, off = b.meta, "@META@", 0
+	}
+	r, err := verity.Format(data, size, hw, off, vp)
+	if err != nil {
+		return fmt.Errorf("verity: %w", err)
+	}
+	end := off + r.HashBytes
+	if b.HashOnMeta {
+		if err := setSize(b.meta, end); err != nil {
+			return err
+		}
+	} else if err := setSize(b.data, end); err != nil {
+		return err
+	}
+	b.hashBytes = r.HashBytes
+	devName := map[string]string{"@DATA@": manifest.DeviceData, "@LOWER@": manifest.DeviceLower, "@META@": manifest.DeviceMeta}
+	v := &manifest.Verity{
+		Version: vp.Version, DataDevice: devName[dev], HashDevice: devName[hashDev],
+		DataBlockSize: vp.DataBlockSize, HashBlockSize: vp.HashBlockSize,
+		DataBlocks: int64(r.DataBlocks), HashStartBlock: int64(r.HashStartBlock), HashOffset: off,
+		HashAlgorithm: vp.Hash, RootHash: r.RootHex(), Salt: verity.SaltString(vp.Salt),
+		Superblock: vp.Superblock, Opts: "",
+	}
+	if vp.Superblock {
+		v.UUID = verity.FormatUUID(vp.UUID)
+	}
+	sectors := size / 512
+	l := manifest.Layer{Target: manifest.TargetVerity, Sectors: sectors, Verity: v}
+	l.Table = verity.Table(vp, r, dev, hashDev)
+	if want := verityTable(v, sectors); l.Table != want {
+		return fmt.Errorf("internal: verity table %q differs from the manifest form %q", l.Table, want)
+	}
+	b.layers = append(b.layers, l)
+	return nil
+}
+
+func verityTable(v *manifest.Verity, sectors int64) string {
+	dev := map[string]string{manifest.DeviceData: "@DATA@", manifest.DeviceMeta: "@META@", manifest.DeviceLower: "@LOWER@"}
+	return fmt.Sprintf("0 %d verity %d %s %s %d %d %d %d %s %s %s", sectors, v.Version,
+		dev[v.DataDevice], dev[v.HashDevice], v.DataBlockSize, v.HashBlockSize,
+		v.DataBlocks, v.HashStartBlock, v.HashAlgorithm, v.RootHash, v.Salt)
+}
+
+func (b *builder) addCrypt(dev string, size int64) {
+	sectors := size / 512
+	c := &manifest.Crypt{
+		Cipher: b.Cipher, KeySize: len(b.Key), KeyDesc: manifest.KeyDesc(b.Name),
+		SectorSize: b.SectorSize, IVLargeSectors: b.IVLargeSectors,
+	}
+	t := crypt.Table(b.Cipher, "@KEY@", 0, dev, 0, uint64(sectors), b.SectorSize, b.IVLargeSectors, "")
+	b.layers = append(b.layers, manifest.Layer{Target: manifest.TargetCrypt, Sectors: sectors, Table: t, Crypt: c})
+}
+
+func (b *builder) addIntegrity(r *integrity.Result, dev string) {
+	g := &manifest.Integrity{
+		TagSize: r.TagSize, Mode: string(r.Mode), BlockSize: r.BlockSize, Hash: r.Hash, Layout: r.Layout,
+		MetaDevice: manifest.DeviceNone, JournalSectors: int64(r.JournalSectors), JournalSections: int64(r.JournalSections),
+		InterleaveSectors: int64(r.InterleaveSectors), BufferSectors: int64(r.BufferSectors),
+		ProvidedDataSectors: int64(r.ProvidedDataSectors), FixPadding: r.FixPadding, FixHmac: r.FixHMAC,
+		Salt: hex.EncodeToString(r.Salt), KeySize: r.KeySize,
+	}
+	meta := ""
+	if r.Layout == integrity.LayoutSeparate {
+		g.MetaDevice, meta = manifest.DeviceMeta, "@META@"
+	}
+	b.layers = append(b.layers, manifest.Layer{Target: manifest.TargetIntegrity,
+		Sectors: int64(r.ProvidedDataSectors), Table: r.Table(dev, meta), Integrity: g})
+}
+
+// artifact syncs a temporary image, hashes it and commits it.
+func (b *builder) artifact(f *cli.File, role, name string) (manifest.Artifact, error) {
+	a := manifest.Artifact{Role: role, Path: name}
+	if err := f.Sync(); err != nil {
+		return a, fmt.Errorf("write %s: %w", name, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return a, err
+	}
+	a.SHA256, a.Size, err = sha256Reader(io.NewSectionReader(f.File, 0, st.Size()))
+	if err != nil {
+		return a, fmt.Errorf("read back %s: %w", name, err)
+	}
+	if err := f.Commit(); err != nil {
+		return a, err
+	}
+	b.committed = append(b.committed, f.Final())
+	return a, nil
+}
+
+func (b *builder) finish() (*manifest.Manifest, error) {
+	m := &manifest.Manifest{
+		SchemaVersion: manifest.SchemaVersion, Stack: b.Stack, Profile: b.Profile, Name: b.Name,
+		Input: manifest.Input{Size: b.size, SHA256: b.inSHA},
+	}
+	for i := range b.layers {
+		l := &b.layers[i]
+		l.Index = i
+		l.Device = manifest.DeviceLower
+		if i == 0 {
+			l.Device = manifest.DeviceData
+		}
+		l.Name = manifest.LayerName(b.Name, l.Target, i == len(b.layers)-1)
+	}
+	m.Layers = b.layers
+	mo := &manifest.Mount{FSType: b.MountFSType, NewRoot: b.NewRoot}
+	if b.MountOpts != nil {
+		mo.Options = *b.MountOpts
+	} else if has(b.Stack, "verity") {
+		mo.Options = "ro"
+	}
+	m.Mount = mo
+	// validate before committing anything (artifact hashes are filled below)
+	probe := *m
+	probe.Artifacts = []manifest.Artifact{{Role: "data", Path: DataFile, Size: 1, SHA256: b.inSHA}}
+	if b.meta != nil {
+		probe.Artifacts = append(probe.Artifacts, manifest.Artifact{Role: "meta", Path: b.metaName, Size: 1, SHA256: b.inSHA})
+	}
+	if err := probe.Validate(); err != nil {
+		return nil, fmt.Errorf("internal: %w", err)
+	}
+	a, err := b.artifact(b.data, manifest.RoleData, DataFile)
+	if err != nil {
+		return nil, err
+	}
+	m.Artifacts = append(m.Artifacts, a)
+	if b.meta != nil {
+		a, err := b.artifact(b.meta, manifest.RoleMeta, b.metaName)
+		if err != nil {
+			return nil, err
+		}
+		m.Artifacts = append(m.Artifacts, a)
+	}
+	js, err := manifest.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("internal: %w", err)
+	}
+	if err := cli.WriteFileAtomic(outPath(b.OutDir, ManifestEnv), manifest.WriteEnv(m), 0o644); err != nil {
+		return nil, err
+	}
+	b.committed = append(b.committed, outPath(b.OutDir, ManifestEnv))
+	if err := cli.WriteFileAtomic(outPath(b.OutDir, ManifestJSON), js, 0o644); err != nil {
+		return nil, err
+	}
+	// remove images of an earlier build that this stack does not produce
+	for _, n := range []string{IntegrityMeta, VerityHash} {
+		if b.meta == nil || n != b.metaName {
+			os.Remove(outPath(b.OutDir, n))
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,407 @@
+// Package compose builds a whole rules_dm stack offline (dm-compose build):
+// it runs the layer libraries (tools/crypt, tools/verity, tools/integrity) in
+// the order of the stack table of the design and writes data.img, the
+// metadata image when the stack has one, manifest.json and manifest.env.
+//
+// Defaults (documented in spec/manifest.md, "dm-compose defaults"):
+//   - verity: sha256, format 1, superblock, tree appended to data.img at the
+//     first 4096-byte boundary after the data (hash_offset), or at offset 0 of
+//     verity.hash.img with HashOnMeta (not for crypt-then-verity: the tree is
+//     plaintext-derived and must stay under the encryption).
+//   - integrity: crc32c, mode J, separate layout (tags on
+//     integrity.meta.img), fix_hmac with a derived salt.
+//   - crypt: aes-xts-plain64; sector size 4096 when the image allows it
+//     (size a multiple of 4096 and, for ext4, a block size of 4096), else 512.
+//   - block sizes of verity/integrity follow the same rule (a mapped device
+//     whose logical block size is larger than the filesystem block cannot be
+//     mounted).
+//   - seed: "<stack>:<sha256 of the input>" unless given; every salt and UUID
+//     is derived from it, so the same inputs give byte-identical outputs.
+package compose
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rules-dm/rules_dm/tools/crypt"
+	"github.com/rules-dm/rules_dm/tools/integrity"
+	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/manifest"
+	"github.com/rules-dm/rules_dm/tools/verity"
+)
+
+// File names of the outdir (spec/manifest.md).
+const (
+	DataFile      = "data.img"
+	IntegrityMeta = "integrity.meta.img"
+	VerityHash    = "verity.hash.img"
+	ManifestJSON  = "manifest.json"
+	ManifestEnv   = "manifest.env"
+)
+
+// Options are the dm-compose build inputs. Zero values mean "default".
+type Options struct {
+	In, OutDir, Stack, Profile string
+	Key                        []byte
+	Name                       string
+	Cipher                     string
+	SectorSize                 int
+	IVLargeSectors             bool
+	VerityHash                 string
+	VerityDataBlockSize        int
+	VerityHashBlockSize        int
+	Salt                       string // verity salt: "" derived, "-" none, else hex
+	HashOnMeta                 bool
+	IntegrityHash              string
+	IntegrityBlockSize         int
+	IntegrityLayout            string
+	Seed                       string
+	MountFSType                string // "" = auto (ext4 if the input is ext4)
+	NewRoot                    string
+	MountOpts                  *string // nil = default ("ro" for verity stacks)
+	Force                      bool
+	Log                        io.Writer // notes and warnings (stderr)
+}
+
+// UsageError marks a bad option (the CLI exits 2 on it).
+type UsageError = cli.UsageError
+
+var usagef = cli.Usagef
+
+// stack describes a stack: its layers bottom-up.
+var stackLayers = map[string][]string{
+	manifest.StackCryptOnly:          {"crypt"},
+	manifest.StackIntegrityOnly:      {"integrity"},
+	manifest.StackIntegrityThenCrypt: {"integrity", "crypt"},
+	manifest.StackCryptThenIntegrity: {"crypt", "integrity"},
+	manifest.StackVerityOnly:         {"verity"},
+	manifest.StackVerityThenCrypt:    {"verity", "crypt"},
+	manifest.StackCryptThenVerity:    {"crypt", "verity"},
+}
+
+// HasCrypt reports whether a stack has a crypt layer.
+func HasCrypt(stack string) bool {
+	for _, t := range stackLayers[stack] {
+		if t == "crypt" {
+			return true
+		}
+	}
+	return false
+}
+
+func has(stack, target string) bool {
+	for _, t := range stackLayers[stack] {
+		if t == target {
+			return true
+		}
+	}
+	return false
+}
+
+// Ext4BlockSize reads the ext4 superblock at byte 1024 and returns the block
+// size, or 0 when the image is not ext2/3/4.
+func Ext4BlockSize(r io.ReaderAt) int {
+	var sb [0x3A]byte
+	if _, err := r.ReadAt(sb[:], 1024); err != nil {
+		return 0
+	}
+	if binary.LittleEndian.Uint16(sb[0x38:]) != 0xEF53 {
+		return 0
+	}
+	l := binary.LittleEndian.Uint32(sb[0x18:])
+	if l > 6 {
+		return 0
+	}
+	return 1024 << l
+}
+
+// plan is a checked Options with every default filled.
+type plan struct {
+	Options
+	size    int64
+	fsBlock int // ext4 block size or 0
+	vp      verity.Params
+	ip      integrity.Params
+	cipher  *crypt.Cipher
+	notes   []string
+}
+
+func (p *plan) note(format string, a ...any) { p.notes = append(p.notes, fmt.Sprintf(format, a...)) }
+
+// mountable is the largest logical block size the filesystem tolerates.
+func (p *plan) mountable() int {
+	switch {
+	case p.fsBlock >= 4096:
+		return 4096
+	case p.fsBlock > 0:
+		return p.fsBlock
+	}
+	return 4096
+}
+
+func (p *plan) check() error {
+	o := &p.Options
+	if o.In == "" {
+		return usagef("--in FILE is required")
+	}
+	if o.OutDir == "" {
+		return usagef("--outdir DIR is required")
+	}
+	if o.Stack == "" {
+		return usagef("--stack is required (one of: %s)", strings.Join(manifest.Stacks, ", "))
+	}
+	if _, ok := stackLayers[o.Stack]; !ok {
+		return usagef("unknown stack %q (want one of: %s)", o.Stack, strings.Join(manifest.Stacks, ", "))
+	}
+	if o.Profile == "" {
+		o.Profile = manifest.ProfilePlainCrypt
+	}
+	if err := cli.OneOf("profile", o.Profile, manifest.Profiles...); err != nil {
+		return err
+	}
+	if o.Profile == manifest.ProfileAEAD {
+		return errors.New("--profile aead is not yet supported by dm-compose (needs the AEAD helpers of tools/crypt)")
+	}
+	if o.Name == "" {
+		o.Name = "dmroot"
+	}
+	if !manifest.ValidName(o.Name) {
+		return usagef("--name %q: want 1-64 characters of A-Za-z0-9_.+-", o.Name)
+	}
+	hasCrypt := HasCrypt(o.Stack)
+	if hasCrypt && len(o.Key) == 0 {
+		return usagef("stack %s has a crypt layer: give --key-file FILE or --key-hex HEX", o.Stack)
+	}
+	if !hasCrypt && len(o.Key) != 0 {
+		return usagef("stack %s has no crypt layer: do not give a key", o.Stack)
+	}
+	if !hasCrypt && (o.Cipher != "" || o.SectorSize != 0 || o.IVLargeSectors) {
+		return usagef("--cipher/--sector-size/--iv-large-sectors need a stack with a crypt layer")
+	}
+	if !has(o.Stack, "verity") && (o.VerityHash != "" || o.VerityDataBlockSize != 0 || o.VerityHashBlockSize != 0 || o.Salt != "" || o.HashOnMeta) {
+		return usagef("--verity-*/--salt/--hash-on-meta need a stack with a verity layer")
+	}
+	if !has(o.Stack, "integrity") && (o.IntegrityHash != "" || o.IntegrityBlockSize != 0 || o.IntegrityLayout != "") {
+		return usagef("--integrity-* options need a stack with an integrity layer")
+	}
+	if o.HashOnMeta && o.Stack == manifest.StackCryptThenVerity {
+		return usagef("--hash-on-meta is refused for crypt-then-verity: the tree is computed over the plaintext and would sit unencrypted on META_DEV; it stays appended inside the encrypted data.img")
+	}
+	mt := &manifest.Mount{FSType: o.MountFSType, NewRoot: o.NewRoot}
+	if o.MountOpts != nil {
+		mt.Options = *o.MountOpts
+	}
+	if err := manifest.ValidateMount(mt); err != nil {
+		return usagef("%v", err)
+	}
+
+	// The input.
+	st, err := os.Stat(o.In)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("input %s is not a regular file", o.In)
+	}
+	p.size = st.Size()
+	if p.size == 0 {
+		return fmt.Errorf("input %s is empty", o.In)
+	}
+	f, err := os.Open(o.In)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	p.fsBlock = Ext4BlockSize(f)
+	f.Close()
+	if o.MountFSType == "" && p.fsBlock != 0 {
+		o.MountFSType = "ext4"
+	}
+	if p.size%512 != 0 {
+		return fmt.Errorf("input %s: size %d is not a multiple of 512 bytes", o.In, p.size)
+	}
+
+	if hasCrypt {
+		if err := p.checkCrypt(); err != nil {
+			return err
+		}
+	}
+	if has(o.Stack, "verity") {
+		if err := p.checkVerity(); err != nil {
+			return err
+		}
+	}
+	if has(o.Stack, "integrity") {
+		if err := p.checkIntegrity(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *plan) checkCrypt() error {
+	o := &p.Options
+	if o.Cipher == "" {
+		o.Cipher = "aes-xts-plain64"
+	}
+	if _, err := crypt.ParseCipher(o.Cipher); err != nil {
+		return usagef("--cipher %q: unsupported (want one of: %s)", o.Cipher, strings.Join(crypt.Supported, ", "))
+	}
+	// the size the crypt layer covers
+	unit := p.size
+	if o.SectorSize == 0 {
+		switch {
+		case unit%4096 == 0 && p.mountable() >= 4096:
+			o.SectorSize = 4096
+		default:
+			o.SectorSize = 512
+			why := "the image size is not a multiple of 4096"
+			if unit%4096 == 0 {
+				why = fmt.Sprintf("the ext4 block size is %d", p.fsBlock)
+			}
+			p.note("crypt sector size 512 (%s)", why)
+		}
+	} else {
+		if err := cli.OneOf("--sector-size", fmt.Sprint(o.SectorSize), "512", "1024", "2048", "4096"); err != nil {
+			return err
+		}
+		if p.size%int64(o.SectorSize) != 0 {
+			return fmt.Errorf("input size %d is not a multiple of the crypt sector size %d", p.size, o.SectorSize)
+		}
+		if p.fsBlock != 0 && o.SectorSize > p.fsBlock && o.Stack != manifest.StackCryptThenVerity && o.Stack != manifest.StackCryptThenIntegrity {
+			p.note("warning: crypt sector size %d is larger than the ext4 block size %d: the filesystem will not mount on the mapped device", o.SectorSize, p.fsBlock)
+		}
+	}
+	sizes, _ := crypt.KeySizes(o.Cipher)
+	ok := false
+	for _, s := range sizes {
+		ok = ok || s == len(o.Key)
+	}
+	if !ok {
+		return usagef("key is %d bytes; %s takes %s bytes", len(o.Key), o.Cipher, joinInts(sizes))
+	}
+	c, err := crypt.New(crypt.Spec{Cipher: o.Cipher, Key: o.Key, SectorSize: o.SectorSize, IVLargeSectors: o.IVLargeSectors})
+	if err != nil {
+		return usagef("crypt: %v", err)
+	}
+	p.cipher = c
+	return nil
+}
+
+func (p *plan) checkVerity() error {
+	o := &p.Options
+	vp := verity.DefaultParams()
+	if o.VerityHash != "" {
+		vp.Hash = o.VerityHash
+	}
+	if _, err := verity.DigestSize(vp.Hash); err != nil {
+		return usagef("--verity-hash %q: want sha1, sha256 or sha512", vp.Hash)
+	}
+	if o.VerityDataBlockSize != 0 {
+		vp.DataBlockSize = o.VerityDataBlockSize
+		if p.fsBlock != 0 && vp.DataBlockSize > p.fsBlock {
+			p.note("warning: verity data block size %d is larger than the ext4 block size %d: the filesystem will not mount on the mapped device", vp.DataBlockSize, p.fsBlock)
+		}
+	} else if m := p.mountable(); m < vp.DataBlockSize {
+		vp.DataBlockSize = m
+		p.note("verity data block size %d (the ext4 block size)", m)
+	}
+	if o.VerityHashBlockSize != 0 {
+		vp.HashBlockSize = o.VerityHashBlockSize
+	}
+	for _, b := range []int{vp.DataBlockSize, vp.HashBlockSize} {
+		if b < 512 || b > 4096 || b&(b-1) != 0 {
+			return usagef("verity block size %d: want 512, 1024, 2048 or 4096", b)
+		}
+	}
+	if p.size%int64(vp.DataBlockSize) != 0 {
+		return fmt.Errorf("input size %d is not a multiple of the verity data block size %d", p.size, vp.DataBlockSize)
+	}
+	switch o.Salt {
+	case "":
+	case "-":
+		vp.Salt = nil
+	default:
+		s, err := verity.ParseSalt(o.Salt)
+		if err != nil || len(s) == 0 {
+			return usagef("--salt: want hex (at most 256 bytes) or -")
+		}
+		vp.Salt = s
+	}
+	p.vp = vp
+	return vp.Validate()
+}
+
+func (p *plan) checkIntegrity() error {
+	o := &p.Options
+	ip := integrity.Params{Hash: "crc32c", BlockSize: 4096, Layout: integrity.LayoutSeparate, Mode: 'J'}
+	if o.IntegrityHash != "" {
+		if err := cli.OneOf("--integrity-hash", o.IntegrityHash, "crc32c", "sha256"); err != nil {
+			if o.IntegrityHash == "hmac-sha256" {
+				return usagef("--integrity-hash hmac-sha256 needs an integrity key, which dm-compose does not take yet; use crc32c or sha256")
+			}
+			return err
+		}
+		ip.Hash = o.IntegrityHash
+	}
+	if o.IntegrityBlockSize != 0 {
+		if err := cli.OneOf("--integrity-block-size", fmt.Sprint(o.IntegrityBlockSize), "512", "4096"); err != nil {
+			return err
+		}
+		ip.BlockSize = o.IntegrityBlockSize
+		if p.fsBlock != 0 && ip.BlockSize > p.fsBlock {
+			p.note("warning: integrity block size %d is larger than the ext4 block size %d: the filesystem will not mount on the mapped device", ip.BlockSize, p.fsBlock)
+		}
+	} else if p.mountable() < 4096 || p.size%4096 != 0 {
+		ip.BlockSize = 512
+		p.note("integrity block size 512 (image size or ext4 block size below 4096)")
+	}
+	if o.IntegrityLayout != "" {
+		if err := cli.OneOf("--integrity-layout", o.IntegrityLayout, integrity.LayoutSeparate, integrity.LayoutInterleaved); err != nil {
+			return err
+		}
+		ip.Layout = o.IntegrityLayout
+	}
+	if p.size%int64(ip.BlockSize) != 0 {
+		return fmt.Errorf("input size %d is not a multiple of the integrity block size %d", p.size, ip.BlockSize)
+	}
+	p.ip = ip
+	return nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// sha256File streams a file through SHA-256.
+func sha256File(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func sha256Reader(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+func outPath(dir, name string) string { return filepath.Join(dir, name) }

@@ -1,0 +1,245 @@
+package compose
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/rules-dm/rules_dm/tools/crypt"
+	"github.com/rules-dm/rules_dm/tools/integrity"
+	"github.com/rules-dm/rules_dm/tools/manifest"
+	"github.com/rules-dm/rules_dm/tools/verity"
+)
+
+// Summary prints a short human summary of a manifest.
+func Summary(w io.Writer, m *manifest.Manifest, dir string) {
+	fmt.Fprintf(w, "stack:    %s (profile %s)\n", m.Stack, m.Profile)
+	fmt.Fprintf(w, "input:    %d bytes, sha256 %s\n", m.Input.Size, m.Input.SHA256)
+	for _, a := range m.Artifacts {
+		dev := "DATA_DEV"
+		if a.Role == manifest.RoleMeta {
+			dev = "META_DEV"
+		}
+		fmt.Fprintf(w, "artifact: %s (%s) %d bytes, sha256 %s\n", filepath.Join(dir, a.Path), dev, a.Size, a.SHA256)
+	}
+	for _, l := range m.Layers {
+		fmt.Fprintf(w, "layer %d:  %s %s: %s\n", l.Index, l.Target, l.Name, l.Table)
+		if l.Verity != nil {
+			fmt.Fprintf(w, "Root hash: %s\n", l.Verity.RootHash)
+		}
+	}
+	fmt.Fprintf(w, "manifest: %s\n", filepath.Join(dir, ManifestJSON))
+}
+
+// view is a device as a layer sees it: bytes [0, size) of r.
+type view struct {
+	r    io.ReaderAt
+	size int64
+}
+
+// decryptView decrypts a crypt mapping on the fly (aligned sector reads).
+type decryptView struct {
+	lower io.ReaderAt
+	c     *crypt.Cipher
+	size  int64
+}
+
+func (d *decryptView) ReadAt(p []byte, off int64) (int, error) {
+	if off >= d.size {
+		return 0, io.EOF
+	}
+	ss := int64(d.c.SectorSize())
+	n := 0
+	for n < len(p) && off < d.size {
+		first := off / ss
+		start := first * ss
+		end := roundUp(off+int64(len(p)-n), ss)
+		if end > d.size {
+			end = d.size
+		}
+		if end-start > 1<<20 {
+			end = start + 1<<20
+		}
+		buf := make([]byte, end-start)
+		if _, err := d.lower.ReadAt(buf, start); err != nil {
+			return n, err
+		}
+		d.c.DecryptSectors(buf, buf, uint64(first))
+		k := copy(p[n:], buf[off-start:])
+		n += k
+		off += int64(k)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// interleavedView maps the logical sectors of an interleaved dm-integrity
+// device to its physical sectors (integrity-offline.md).
+type interleavedView struct {
+	dev              io.ReaderAt
+	initial, ileave  int64 // sectors
+	metaRun, logical int64
+}
+
+func (v *interleavedView) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		if off >= v.logical {
+			return n, io.EOF
+		}
+		s := off / 512
+		a, in := s/v.ileave, s%v.ileave
+		phys := (v.initial+a*(v.ileave+v.metaRun)+v.metaRun+in)*512 + off%512
+		room := (v.ileave-in)*512 - off%512
+		want := int64(len(p) - n)
+		if want > room {
+			want = room
+		}
+		if want > v.logical-off {
+			want = v.logical - off
+		}
+		k, err := v.dev.ReadAt(p[n:n+int(want)], phys)
+		n += k
+		off += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Verify checks an outdir against its manifest: sizes and sha256 of every
+// artifact, the keyless layers (verity tree, integrity tags) and, with the
+// key, decrypts and compares with the recorded input sha256. Layers above a
+// crypt layer are only checked with the key.
+func Verify(path string, key []byte, in string, out io.Writer) error {
+	m, err := manifest.Load(path)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	files := map[string]*os.File{}
+	sizes := map[string]int64{}
+	for _, a := range m.Artifacts {
+		p := filepath.Join(dir, a.Path)
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("artifact %s: %w", a.Path, err)
+		}
+		defer f.Close()
+		sum, n, err := sha256Reader(f)
+		if err != nil {
+			return fmt.Errorf("artifact %s: %w", a.Path, err)
+		}
+		if n != a.Size {
+			return fmt.Errorf("artifact %s: size %d, manifest says %d", a.Path, n, a.Size)
+		}
+		if sum != a.SHA256 {
+			return fmt.Errorf("artifact %s: sha256 %s, manifest says %s", a.Path, sum, a.SHA256)
+		}
+		files[a.Role], sizes[a.Role] = f, n
+		fmt.Fprintf(out, "ok   %s: %d bytes, sha256 matches\n", a.Path, n)
+	}
+	if in != "" {
+		sum, n, err := sha256File(in)
+		if err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+		if n != m.Input.Size || sum != m.Input.SHA256 {
+			return fmt.Errorf("input %s (%d bytes, sha256 %s) is not the manifest's input (%d bytes, sha256 %s)", in, n, sum, m.Input.Size, m.Input.SHA256)
+		}
+		fmt.Fprintf(out, "ok   input %s matches the manifest\n", in)
+	}
+	if HasCrypt(m.Stack) != (len(key) > 0) && len(key) > 0 {
+		return errors.New("a key was given but the stack has no crypt layer")
+	}
+	var meta view
+	if f := files[manifest.RoleMeta]; f != nil {
+		meta = view{f, sizes[manifest.RoleMeta]}
+	}
+	cur := view{files[manifest.RoleData], sizes[manifest.RoleData]}
+	for _, l := range m.Layers {
+		switch l.Target {
+		case manifest.TargetCrypt:
+			if len(key) == 0 {
+				fmt.Fprintf(out, "skip layer %d (crypt) and above: no key given\n", l.Index)
+				return nil
+			}
+			c, err := crypt.New(crypt.Spec{Cipher: l.Crypt.Cipher, Key: key, SectorSize: l.Crypt.SectorSize,
+				IVOffset: uint64(l.Crypt.IVOffset), IVLargeSectors: l.Crypt.IVLargeSectors})
+			if err != nil {
+				return fmt.Errorf("layer %d (crypt): %w", l.Index, err)
+			}
+			size := l.Sectors * 512
+			if size > cur.size {
+				return fmt.Errorf("layer %d (crypt): %d bytes but the device below has %d", l.Index, size, cur.size)
+			}
+			cur = view{&decryptView{cur.r, c, size}, size}
+			fmt.Fprintf(out, "ok   layer %d (crypt %s): decrypting with the given key\n", l.Index, l.Name)
+		case manifest.TargetVerity:
+			v := l.Verity
+			hv := cur
+			if v.HashDevice == manifest.DeviceMeta {
+				hv = meta
+			}
+			p := verity.Params{Version: v.Version, Hash: v.HashAlgorithm, DataBlockSize: v.DataBlockSize,
+				HashBlockSize: v.HashBlockSize, Superblock: v.Superblock}
+			if p.Salt, err = verity.ParseSalt(v.Salt); err != nil {
+				return fmt.Errorf("layer %d (verity): %w", l.Index, err)
+			}
+			if v.UUID != "" {
+				if p.UUID, err = verity.ParseUUID(v.UUID); err != nil {
+					return fmt.Errorf("layer %d (verity): %w", l.Index, err)
+				}
+			}
+			root, _ := hex.DecodeString(v.RootHash)
+			size := l.Sectors * 512
+			if err := verity.Verify(cur.r, size, hv.r, v.HashOffset, p, root); err != nil {
+				return fmt.Errorf("layer %d (verity %s): %w", l.Index, l.Name, err)
+			}
+			cur = view{cur.r, size}
+			fmt.Fprintf(out, "ok   layer %d (verity %s): tree and root hash match\n", l.Index, l.Name)
+		case manifest.TargetIntegrity:
+			g := l.Integrity
+			vp := integrity.VerifyParams{Hash: g.Hash, Mode: g.Mode[0]}
+			var rep *integrity.Report
+			if g.Layout == "separate" {
+				rep, err = integrity.VerifySeparate(cur.r, cur.size, meta.r, meta.size, vp)
+			} else {
+				rep, err = integrity.VerifyInterleaved(cur.r, cur.size, vp)
+			}
+			if err != nil {
+				return fmt.Errorf("layer %d (integrity %s): %w", l.Index, l.Name, err)
+			}
+			if int64(rep.ProvidedDataSectors) < l.Sectors {
+				return fmt.Errorf("layer %d (integrity): device provides %d sectors, table maps %d", l.Index, rep.ProvidedDataSectors, l.Sectors)
+			}
+			size := l.Sectors * 512
+			if g.Layout == "separate" {
+				cur = view{cur.r, size}
+			} else {
+				cur = view{&interleavedView{dev: cur.r, initial: int64(rep.InitialSectors), ileave: int64(rep.InterleaveSectors),
+					metaRun: int64(rep.MetadataRunSectors), logical: size}, size}
+			}
+			fmt.Fprintf(out, "ok   layer %d (integrity %s): %d block tags match\n", l.Index, l.Name, rep.Blocks)
+		}
+	}
+	if cur.size < m.Input.Size {
+		return fmt.Errorf("top device has %d bytes, less than the input's %d", cur.size, m.Input.Size)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(cur.r, 0, m.Input.Size)); err != nil {
+		return fmt.Errorf("read top device: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != m.Input.SHA256 {
+		return fmt.Errorf("top device content sha256 %s differs from the input's %s", got, m.Input.SHA256)
+	}
+	fmt.Fprintf(out, "ok   %s: the top device holds the input (sha256 %s)\n", m.Name, m.Input.SHA256)
+	return nil
+}
