@@ -13,8 +13,9 @@
 // DATA and HASH may be the same file: the tree is then written in place at
 // --hash-offset (which must be given, and lie at or past the data) and DATA is
 // not truncated; the data covered is the bytes before the offset, or
-// --data-blocks blocks. A separate HASH is written atomically (temporary file,
-// then rename), zero-filled before --hash-offset.
+// --data-blocks blocks. A separate HASH file is written atomically (temporary
+// file, then rename), zero-filled before --hash-offset; a HASH that is a
+// block device is written in place.
 //
 // verify reads the superblock at --hash-offset (unless --no-superblock, when
 // the parameters come from the flags) and exits 0 when data and tree match
@@ -206,6 +207,12 @@ func sameFile(a, b string) bool {
 	return os.SameFile(fa, fb)
 }
 
+// isDevice reports whether path is an existing device node.
+func isDevice(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode()&os.ModeDevice != 0
+}
+
 // dataSize decides how many data bytes the tree covers.
 func (f *paramFlags) dataSize(p verity.Params, data *os.File, same bool) (int64, error) {
 	if f.dataBlocks > 0 {
@@ -272,7 +279,21 @@ func runFormat(args []string) error {
 	}
 
 	var res *verity.Result
-	if same {
+	if !same && isDevice(hashPath) {
+		// A block device cannot be replaced by a rename: write in place.
+		dev, err := os.OpenFile(hashPath, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("open hash: %w", err)
+		}
+		defer dev.Close()
+		res, err = verity.Format(data, size, dev, f.hashOffset, p)
+		if err == nil {
+			err = dev.Sync()
+		}
+		if err != nil {
+			return fmt.Errorf("format %s: %w", dataPath, err)
+		}
+	} else if same {
 		res, err = verity.Format(data, size, data, f.hashOffset, p)
 		if err == nil {
 			err = data.Sync()
