@@ -186,6 +186,18 @@ func (c *Control) Table(name string) (Info, []Target, error) {
 	return c.tableStatus(name, FlagStatusTable|FlagSecureData)
 }
 
+// InactiveTable returns the table loaded in the inactive slot (by Load,
+// before Resume), as Table does for the active one.
+func (c *Control) InactiveTable(name string) (Info, []Target, error) {
+	return c.tableStatus(name, FlagStatusTable|FlagSecureData|FlagQueryInactive)
+}
+
+// Clear drops the inactive table (DM_TABLE_CLEAR).
+func (c *Control) Clear(name string) error {
+	_, _, err := c.call("DM_TABLE_CLEAR", unix.DM_TABLE_CLEAR, name, 0, nil, 0)
+	return err
+}
+
 // TargetStatus returns the targets' status lines (DM_TABLE_STATUS), e.g.
 // "V" or "C" for verity.
 func (c *Control) TargetStatus(name string) (Info, []Target, error) {

@@ -58,6 +58,7 @@ const (
 	FlagBufferFull    = unix.DM_BUFFER_FULL_FLAG
 	FlagStatusTable   = unix.DM_STATUS_TABLE_FLAG
 	FlagSecureData    = unix.DM_SECURE_DATA_FLAG
+	FlagQueryInactive = unix.DM_QUERY_INACTIVE_TABLE_FLAG
 )
 
 // byteOrder is the host's: the kernel reads the structure in native order.

@@ -65,15 +65,15 @@ func Unavailable(err error) bool {
 	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
-// Invalidate removes key id from every keyring (KEYCTL_INVALIDATE); used to
-// undo AddLogon when activation fails.
-func Invalidate(id int) error {
+// Unlink removes key id from the user keyring (keyctl unlink ID @u). A
+// dm-crypt table keeps its own copy of the key once loaded, so the key is
+// unlinked as soon as the tables hold it (and the kernel then frees it).
+func Unlink(id int) error {
 	if id <= 0 {
 		return nil
 	}
-	_, err := unix.KeyctlInt(unix.KEYCTL_INVALIDATE, id, 0, 0, 0)
-	if err != nil {
-		return fmt.Errorf("keyctl invalidate %d: %w", id, err)
+	if _, err := unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_USER_KEYRING, 0, 0); err != nil {
+		return fmt.Errorf("keyctl unlink %d @u: %w", id, err)
 	}
 	return nil
 }

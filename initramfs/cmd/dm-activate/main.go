@@ -1,0 +1,169 @@
+// Command dm-activate activates a rules_dm stack in an initramfs without
+// dmsetup or keyctl: raw device-mapper ioctls and keyring syscalls, one
+// static binary (CGO_ENABLED=0).
+//
+//	dm-activate MANIFEST      (manifest.json or manifest.env)
+//
+// Environment (the contract of initramfs/apply_manifest.sh):
+//
+//	MODE=dry-run|apply              default dry-run: print the plan, touch nothing
+//	DATA_DEV, META_DEV              block devices of the data and meta artifacts
+//	CRYPT_KEY_HEX | CRYPT_KEY_BIN   crypt key (hex, or a file of raw bytes)
+//	INTEGRITY_KEY_HEX | _BIN        hmac-sha256 integrity key
+//	DMTOOLS_PHASE=bootstrap|sealed  default bootstrap
+//	DMTOOLS_FAIL_ACTION=panic|reboot|shell|exit   sealed phase, default panic
+//	DMTOOLS_MOUNT_CMD               run with sh -c after activation
+//	DMTOOLS_NEWROOT, DMTOOLS_MOUNT_FSTYPE, DMTOOLS_MOUNT_OPTS
+//
+// Exit status: 0 ok, 1 failure, 2 bad usage (argument count, MODE,
+// DMTOOLS_PHASE, DMTOOLS_FAIL_ACTION). A bad manifest or environment is
+// rejected before anything runs (exit 1). A failure while activating or
+// mounting removes the mappings this run made, then exits 1 (bootstrap) or
+// takes the fail action (sealed). The plan goes to stdout, progress and
+// errors to stderr.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rules-dm/rules_dm/initramfs/internal/activate"
+	"github.com/rules-dm/rules_dm/initramfs/internal/dm"
+	"github.com/rules-dm/rules_dm/tools/manifest"
+)
+
+const prog = "dm-activate"
+
+const usage = `usage: dm-activate MANIFEST   (manifest.json or manifest.env)
+environment: MODE=dry-run|apply DATA_DEV META_DEV CRYPT_KEY_HEX|CRYPT_KEY_BIN
+  INTEGRITY_KEY_HEX|INTEGRITY_KEY_BIN DMTOOLS_PHASE=bootstrap|sealed
+  DMTOOLS_FAIL_ACTION=panic|reboot|shell|exit DMTOOLS_MOUNT_CMD DMTOOLS_NEWROOT
+  DMTOOLS_MOUNT_FSTYPE DMTOOLS_MOUNT_OPTS
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr, activate.SystemFailHooks()))
+}
+
+func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks activate.FailHooks) (code int) {
+	say := func(s string) { fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(s)) }
+	// reject: a bad invocation, manifest or environment, found before
+	// anything ran: exit 2 (usage) or 1, never a fail action.
+	reject := func(err error) int {
+		say(err.Error())
+		if activate.IsUsage(err) {
+			return 2
+		}
+		return 1
+	}
+	var phase, action string
+	// fail: activation went wrong (mappings already cleaned up): bootstrap
+	// exits 1, sealed takes the fail action.
+	fail := func(err error) int {
+		say(err.Error())
+		if phase == activate.PhaseSealed {
+			say("sealed boot failed; fail action: " + action)
+			activate.Fail(action, 1, hooks, say)
+		}
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			code = reject(fmt.Errorf("internal error: %v", r))
+		}
+	}()
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return reject(activate.Usagef("expected exactly one argument, the manifest (manifest.json or manifest.env); see --help"))
+	}
+	mode, err := activate.ModeFromEnv(env)
+	if err != nil {
+		return reject(err)
+	}
+	if _, _, err := activate.PhaseFromEnv(env); err != nil {
+		return reject(err)
+	}
+	m, err := loadManifest(args[0])
+	if err != nil {
+		return reject(err)
+	}
+	cfg, err := activate.ConfigFromEnv(env, m)
+	if err != nil {
+		return reject(err)
+	}
+	plan, err := activate.BuildPlan(m, cfg)
+	if err != nil {
+		return reject(err)
+	}
+	if mode == activate.ModeDryRun {
+		plan.Print(stdout)
+		return 0
+	}
+	if err := activate.CheckBlockDevs(cfg); err != nil {
+		return reject(err)
+	}
+	keys, err := activate.LoadKeys(plan)
+	if err != nil {
+		return reject(err)
+	}
+	defer keys.Wipe()
+	phase, action = cfg.Phase, cfg.FailAction
+	say(fmt.Sprintf("activating %s: stack %s, %d layer(s), phase %s", args[0], m.Stack, len(plan.Steps), phase))
+	ctl, err := dm.Open()
+	if err != nil {
+		keys.Wipe()
+		return fail(err)
+	}
+	defer ctl.Close()
+	if err := activate.Apply(plan, activate.System(ctl), keys, stderr); err != nil {
+		keys.Wipe()
+		return fail(err)
+	}
+	return 0
+}
+
+// loadManifest reads manifest.json or manifest.env: by extension, else by
+// content (a JSON manifest starts with '{').
+func loadManifest(path string) (*manifest.Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, manifest.MaxManifestSize+1))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	isJSON := strings.HasSuffix(path, ".json")
+	if !isJSON && !strings.HasSuffix(path, ".env") {
+		isJSON = bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{"))
+	}
+	if isJSON {
+		m, err := manifest.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return m, nil
+	}
+	e, err := manifest.ParseEnv(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := manifest.FromEnv(e)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", "; ")
+}
