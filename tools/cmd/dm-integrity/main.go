@@ -371,4 +371,3 @@ func runTable(args []string) error {
 	fmt.Println(r.TableKey(*dataDev, *metaDev, *keyText))
 	return nil
 }
-
