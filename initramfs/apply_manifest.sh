@@ -31,8 +31,7 @@ PROG=apply_manifest.sh
 
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 usage() {
-	say "$*"
-	echo "usage: [MODE=dry-run|apply] $PROG MANIFEST_ENV" >&2
+	say "$* (usage: [MODE=dry-run|apply] $PROG MANIFEST_ENV)"
 	exit 2
 }
 # reject: a bad manifest or environment, found before anything ran.
