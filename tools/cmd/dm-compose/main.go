@@ -4,6 +4,11 @@
 //	dm-compose build --in fs.img --outdir out --stack STACK [options]
 //	dm-compose env manifest.json manifest.env
 //	dm-compose verify manifest.json [--key-file F | --key-hex HEX] [--in fs.img]
+//	dm-compose check-env manifest.env [manifest.json]
+//
+// check-env reads a manifest.env with the strict parser the activators use
+// (tools/manifest.ParseEnv + FromEnv) and, given the manifest.json too, checks
+// that the env is exactly what `dm-compose env` generates from it.
 //
 // See docs/design.md (CLI contract) and spec/manifest.md.
 package main
@@ -18,7 +23,7 @@ import (
 	"github.com/rules-dm/rules_dm/tools/manifest"
 )
 
-const usage = "usage: dm-compose build|env|verify ... (dm-compose <command> --help)"
+const usage = "usage: dm-compose build|env|verify|check-env ... (dm-compose <command> --help)"
 
 func main() { cli.Main("dm-compose", run) }
 
@@ -33,6 +38,8 @@ func run(args []string) error {
 		return env(args[1:])
 	case "verify":
 		return verify(args[1:])
+	case "check-env":
+		return checkEnv(args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil
@@ -135,4 +142,38 @@ func verify(args []string) error {
 		return err
 	}
 	return compose.Verify(pos[0], k, *in, os.Stdout)
+}
+
+func checkEnv(args []string) error {
+	fs := cli.NewFlagSet("dm-compose check-env")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return cli.Usagef("usage: dm-compose check-env manifest.env [manifest.json]")
+	}
+	e, err := manifest.LoadEnv(pos[0])
+	if err != nil {
+		return err
+	}
+	m, err := manifest.FromEnv(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	if len(pos) == 2 {
+		mj, err := manifest.Load(pos[1])
+		if err != nil {
+			return err
+		}
+		raw, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		if string(raw) != string(manifest.WriteEnv(mj)) {
+			return fmt.Errorf("%s is not what dm-compose env generates from %s", pos[0], pos[1])
+		}
+	}
+	fmt.Printf("ok   %s: %d layers, top %s, stack %s\n", pos[0], len(m.Layers), m.Top(), m.Stack)
+	return nil
 }

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# dm-compose: every stack built from a real ext4 image (mkfs.ext4 -b 4096 -d),
+# checked against independent oracles: veritysetup verify (root hash + salt
+# from the manifest, with and without the superblock), OpenSSL's AES through
+# python3-cryptography (sector-by-sector decryption equals the input or the
+# expected intermediate), integritysetup dump on the integrity metadata.
+# Also: reproducibility (two builds -> identical outdir bytes), env round trip,
+# the strict env reader, --force refusal, and bad input (one line, exit != 0,
+# no manifest or partial image left).
+set -u
+. "$ROOT/tests/lib.sh"
+
+DC="$BIN/dm-compose"
+cd "$WORK" || exit 1
+umask 077 # key files private (the tools warn otherwise)
+export PATH=$PATH:/usr/sbin:/sbin
+
+if [ ! -x "$DC" ]; then
+	skip compose "dm-compose was not built"
+	exit 0
+fi
+
+cat >oracle.py <<'EOF'
+# Independent oracles for dm-compose outputs (python3-cryptography = OpenSSL).
+#   oracle.py decrypt SPEC KEYFILE SECTOR_SIZE LARGE(0|1) IN OUT [BYTES]
+#       dm-crypt decryption, sector by sector, of the first BYTES (default all) of IN
+#   oracle.py get MANIFEST EXPR      prints a manifest field (python expression on m)
+import hashlib, json, struct, sys
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+def decrypt(spec, keyf, ss, large, inf, outf, nbytes=None):
+    key = open(keyf, "rb").read()
+    ss, large = int(ss), large == "1"
+    spb = ss // 512
+    data = open(inf, "rb").read()
+    if nbytes is not None:
+        data = data[:int(nbytes)]
+    if len(data) % ss:
+        sys.exit("size %d is not a multiple of %d" % (len(data), ss))
+    essiv = None
+    if spec == "aes-cbc-essiv:sha256":
+        essiv = Cipher(algorithms.AES(hashlib.sha256(key).digest()), modes.ECB()).encryptor()
+    out = bytearray()
+    for k in range(len(data) // ss):
+        s = k * spb
+        if large:
+            s = k
+        c = data[k * ss:(k + 1) * ss]
+        iv = struct.pack("<Q", s) + bytes(8)
+        if spec == "aes-xts-plain64":
+            d = Cipher(algorithms.AES(key), modes.XTS(iv)).decryptor()
+        elif spec == "aes-cbc-plain64":
+            d = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+        elif spec == "aes-cbc-plain":
+            d = Cipher(algorithms.AES(key), modes.CBC(struct.pack("<I", s & 0xffffffff) + bytes(12))).decryptor()
+        elif spec == "aes-cbc-essiv:sha256":
+            d = Cipher(algorithms.AES(key), modes.CBC(essiv.update(iv))).decryptor()
+        else:
+            sys.exit("unknown spec " + spec)
+        out += d.update(c) + d.finalize()
+    open(outf, "wb").write(out)
+
+if sys.argv[1] == "decrypt":
+    decrypt(*sys.argv[2:])
+elif sys.argv[1] == "get":
+    m = json.load(open(sys.argv[2]))
+    v = eval(sys.argv[3], {"m": m})
+    print(str(v).lower() if isinstance(v, bool) else v)
+EOF
+PYO() { "$PY" "$WORK/oracle.py" "$@"; }
+get() { PYO get "$1" "$2"; }
+
+# --- inputs --------------------------------------------------------------------
+mkdir -p tree/etc tree/data
+echo compose-test >tree/etc/hostname
+"$PY" -c "import random; r=random.Random(7); open('tree/data/blob','wb').write(bytes(r.getrandbits(8) for _ in range(3*1024*1024)))"
+mkfs() { # OUT SIZE BLOCK
+	E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -F -b "$3" -U 11111111-2222-4333-8444-555555555555 \
+		-E hash_seed=66666666-7777-4888-9999-aaaaaaaaaaaa,root_owner=0:0 -d tree "$1" "$2" >/dev/null
+}
+check "mkfs.ext4 -b 4096 -d (16 MiB input)" mkfs fs.img 16M 4096
+head -c 64 /dev/urandom >xts.key   # aes-256-xts
+head -c 32 /dev/urandom >k32.key   # aes-256-cbc / aes-128-xts
+head -c 16 /dev/urandom >k16.key
+N=$(stat -c %s fs.img)
+
+STACKS="crypt-only verity-only verity-then-crypt crypt-then-verity integrity-only integrity-then-crypt crypt-then-integrity"
+keyopt() { case $1 in *crypt*) echo "--key-file xts.key" ;; esac; }
+
+# veritysetup, two ways: superblock + root hash; and --no-superblock with every
+# parameter (salt, blocks, sizes, hash start) taken from the manifest.
+verity_oracle() { # MANIFEST LAYER DATAFILE HASHFILE
+	local m=$1 l=$2 v="m['layers'][$2]['verity']"
+	local root off salt dbs hbs nb hsb alg
+	root=$(get "$m" "$v['root_hash']")
+	off=$(get "$m" "$v['hash_offset']")
+	salt=$(get "$m" "$v['salt']")
+	dbs=$(get "$m" "$v['data_block_size']")
+	hbs=$(get "$m" "$v['hash_block_size']")
+	nb=$(get "$m" "$v['data_blocks']")
+	hsb=$(get "$m" "$v['hash_start_block']")
+	alg=$(get "$m" "$v['hash_algorithm']")
+	veritysetup verify "$3" "$4" "$root" --hash-offset="$off" &&
+		veritysetup verify --no-superblock --hash="$alg" --data-block-size="$dbs" --hash-block-size="$hbs" \
+			--data-blocks="$nb" --hash-offset=$((hsb * hbs)) --salt="$salt" "$3" "$4" "$root"
+}
+
+# dm-crypt oracle: decrypt BYTES of data.img with OpenSSL, compare with EXPECT.
+crypt_oracle() { # MANIFEST LAYER KEY IN EXPECT [BYTES]
+	local c="m['layers'][$2]['crypt']"
+	PYO decrypt "$(get "$1" "$c['cipher']")" "$3" "$(get "$1" "$c['sector_size']")" \
+		"$([ "$(get "$1" "$c['iv_large_sectors']")" = true ] && echo 1 || echo 0)" "$4" "$WORK/dec.img" ${6:-} &&
+		cmp "$WORK/dec.img" "$5"
+}
+
+prefix_eq() { # FILE BYTES EXPECT
+	cmp -n "$2" "$1" "$3"
+}
+
+integrity_oracle() { # MANIFEST LAYER IMAGE
+	local g="m['layers'][$2]['integrity']" d
+	d=$(integritysetup dump "$3") || return 1
+	echo "$d"
+	echo "$d" | grep -q "^integrity_tag_size $(get "$1" "$g['tag_size']")\$" &&
+		echo "$d" | grep -q "^provided_data_sectors $(get "$1" "$g['provided_data_sectors']")\$" &&
+		echo "$d" | grep -q "^sector_size $(get "$1" "$g['block_size']")\$" &&
+		echo "$d" | grep -q "^journal_sections $(get "$1" "$g['journal_sections']")\$"
+}
+
+build() { # OUTDIR STACK [opts...]
+	local o=$1 s=$2
+	shift 2
+	# shellcheck disable=SC2046
+	"$DC" build --in fs.img --outdir "$o" --stack "$s" $(keyopt "$s") "$@"
+}
+
+# --- every stack, default layout ------------------------------------------------
+for s in $STACKS; do
+	o=out-$s
+	m=$o/manifest.json
+	check "$s: build" build "$o" "$s"
+	[ -f "$m" ] || continue
+	check "$s: dm-compose verify (with key, --in)" "$DC" verify "$m" $(keyopt "$s") --in fs.img
+	check "$s: env round trip (dm-compose env = manifest.env)" \
+		sh -c "'$DC' env '$m' '$WORK/env.$s' && cmp '$WORK/env.$s' '$o/manifest.env'"
+	check "$s: strict env reader accepts it" "$DC" check-env "$o/manifest.env" "$m"
+	case $s in
+	crypt-only)
+		check "$s: OpenSSL decryption of data.img = fs.img" crypt_oracle "$m" 0 xts.key "$o/data.img" fs.img
+		;;
+	verity-only)
+		check "$s: data.img starts with fs.img" prefix_eq "$o/data.img" "$N" fs.img
+		check "$s: veritysetup verify (appended tree)" verity_oracle "$m" 0 "$o/data.img" "$o/data.img"
+		;;
+	verity-then-crypt)
+		check "$s: veritysetup verify over the ciphertext" verity_oracle "$m" 0 "$o/data.img" "$o/data.img"
+		check "$s: OpenSSL decryption of the first $N bytes = fs.img" crypt_oracle "$m" 1 xts.key "$o/data.img" fs.img "$N"
+		;;
+	crypt-then-verity)
+		check "$s: OpenSSL decryption of data.img starts with fs.img" \
+			sh -c "'$PY' '$WORK/oracle.py' decrypt aes-xts-plain64 xts.key 4096 0 '$o/data.img' plain.img && cmp -n $N plain.img fs.img"
+		check "$s: veritysetup verify on the decrypted image" verity_oracle "$m" 1 plain.img plain.img
+		;;
+	integrity-only)
+		check "$s: data.img = fs.img" cmp "$o/data.img" fs.img
+		check "$s: integritysetup dump integrity.meta.img" integrity_oracle "$m" 0 "$o/integrity.meta.img"
+		;;
+	integrity-then-crypt)
+		check "$s: integritysetup dump integrity.meta.img" integrity_oracle "$m" 0 "$o/integrity.meta.img"
+		check "$s: OpenSSL decryption of data.img = fs.img" crypt_oracle "$m" 1 xts.key "$o/data.img" fs.img
+		;;
+	crypt-then-integrity)
+		check "$s: integritysetup dump integrity.meta.img" integrity_oracle "$m" 1 "$o/integrity.meta.img"
+		check "$s: OpenSSL decryption of data.img = fs.img" crypt_oracle "$m" 0 xts.key "$o/data.img" fs.img
+		;;
+	esac
+	check "$s: reproducible (second build, identical outdir bytes)" \
+		sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir '$o.again' --stack $s $(keyopt "$s") >/dev/null && diff -r '$o' '$o.again'"
+done
+
+# --- other layouts and options ---------------------------------------------------
+for s in verity-only verity-then-crypt; do
+	o=meta-$s
+	check "$s --hash-on-meta: build" build "$o" "$s" --hash-on-meta
+	check "$s --hash-on-meta: veritysetup verify data.img + verity.hash.img" \
+		verity_oracle "$o/manifest.json" 0 "$o/data.img" "$o/verity.hash.img"
+	check "$s --hash-on-meta: dm-compose verify" "$DC" verify "$o/manifest.json" $(keyopt "$s")
+done
+for s in integrity-only integrity-then-crypt crypt-then-integrity; do
+	o=il-$s
+	check "$s --integrity-layout interleaved: build" build "$o" "$s" --integrity-layout interleaved
+	check "$s interleaved: single device, no meta image" sh -c "[ ! -e '$o/integrity.meta.img' ] && grep -q \"DMTOOLS_NEEDS_META='0'\" '$o/manifest.env'"
+	check "$s interleaved: dm-compose verify" "$DC" verify "$o/manifest.json" $(keyopt "$s") --in fs.img
+done
+check "integrity-only interleaved: integritysetup dump data.img" integrity_oracle il-integrity-only/manifest.json 0 il-integrity-only/data.img
+check "crypt-then-integrity interleaved: integritysetup dump of the decrypted device" \
+	sh -c "'$PY' '$WORK/oracle.py' decrypt aes-xts-plain64 xts.key 4096 0 il-crypt-then-integrity/data.img il.plain && integritysetup dump il.plain | grep -q 'flags fix_padding fix_hmac'"
+check "verity sha512 + 1024-byte blocks + --salt: veritysetup verify" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir v512 --stack verity-only --verity-hash sha512 --verity-data-block-size 1024 --verity-hash-block-size 1024 --salt 00112233 >/dev/null"
+check "verity sha512 oracle" verity_oracle v512/manifest.json 0 v512/data.img v512/data.img
+check "integrity sha256 / 512-byte blocks: integritysetup dump" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir i256 --stack integrity-only --integrity-hash sha256 --integrity-block-size 512 >/dev/null"
+check "integrity sha256 oracle" integrity_oracle i256/manifest.json 0 i256/integrity.meta.img
+check "crypt-only aes-cbc-essiv:sha256 512-byte sectors: OpenSSL decryption" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir essiv --stack crypt-only --cipher aes-cbc-essiv:sha256 --sector-size 512 --key-file k32.key >/dev/null"
+check "essiv oracle" crypt_oracle essiv/manifest.json 0 k32.key essiv/data.img fs.img
+check "crypt-only iv_large_sectors: OpenSSL decryption" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir large --stack crypt-only --iv-large-sectors --key-file xts.key >/dev/null"
+check "iv_large_sectors oracle" crypt_oracle large/manifest.json 0 xts.key large/data.img fs.img
+check "--seed changes the verity salt" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir seeded --stack verity-only --seed other >/dev/null && ! cmp -s seeded/data.img out-verity-only/data.img"
+check "--name, --newroot, --mount-opts land in the env" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir named --stack verity-then-crypt --key-file xts.key --name sysroot --newroot /sysroot --mount-opts ro,noatime >/dev/null &&
+	grep -qx \"DMTOOLS_TOP='sysroot'\" named/manifest.env && grep -qx \"DMTOOLS_L0_NAME='sysroot-verity'\" named/manifest.env &&
+	grep -qx \"DMTOOLS_NEWROOT='/sysroot'\" named/manifest.env && grep -qx \"DMTOOLS_MOUNT_OPTS='ro,noatime'\" named/manifest.env &&
+	grep -qx \"DMTOOLS_L1_CRYPT_KEY_DESC='rules_dm:sysroot'\" named/manifest.env"
+check "no key bytes in manifest or env" \
+	bash -c "k=\$(od -An -tx1 xts.key | tr -d ' \n'); ! grep -rqi \"\$k\" out-*/manifest.* && ! grep -rqi \"\${k:0:32}\" out-*/manifest.*"
+
+# ext4 with 1024-byte blocks: 512-byte crypt sectors by default, a warning when forced.
+check "mkfs.ext4 -b 1024" mkfs fs1k.img 8M 1024
+check "ext4 1 KiB blocks: sector size 512 chosen and said on stderr" \
+	sh -c "$(printf '%q ' "$DC") build --in fs1k.img --outdir k1 --stack crypt-only --key-file xts.key 2>k1.err >/dev/null && grep -q 'sector size 512' k1.err && grep -q \"sector_size\\\":512\\|\\\"sector_size\\\": 512\" k1/manifest.json"
+check "ext4 1 KiB blocks: forced --sector-size 4096 warns it will not mount" \
+	sh -c "$(printf '%q ' "$DC") build --in fs1k.img --outdir k4 --stack crypt-only --key-file xts.key --sector-size 4096 2>k4.err >/dev/null && grep -q 'will not mount' k4.err"
+
+# --- refusals --------------------------------------------------------------------
+# Each must fail with one stderr line, and leave no manifest, no image and no
+# temporary file behind.
+nothing_left() { # DIR
+	[ ! -e "$1" ] || [ -z "$(ls -A "$1")" ]
+}
+refuse() { # NAME REGEX ARGS...
+	local name=$1 re=$2
+	shift 2
+	rm -rf bad
+	expect_fail "refuse: $name" "$re" "$DC" "$@"
+	check "refuse: $name: nothing left in the outdir" nothing_left bad
+}
+head -c $((4096 * 100 + 512)) fs.img >odd.img
+head -c 1000 fs.img >tiny.img
+head -c 48 /dev/urandom >k48.key
+refuse "missing input" "input" build --in nope.img --outdir bad --stack crypt-only --key-file xts.key
+refuse "input not a multiple of 512" "multiple of 512" build --in tiny.img --outdir bad --stack crypt-only --key-file xts.key
+refuse "input not a multiple of the forced sector size" "multiple of the crypt sector size" build --in odd.img --outdir bad --stack crypt-only --key-file xts.key --sector-size 4096
+refuse "input not a multiple of the verity block" "verity data block size" build --in odd.img --outdir bad --stack verity-only
+refuse "key of wrong length" "key is 16 bytes" build --in fs.img --outdir bad --stack crypt-only --key-file k16.key
+refuse "non-hex key" "not a hex string" build --in fs.img --outdir bad --stack crypt-only --key-hex zzzz
+refuse "missing key" "crypt layer: give --key-file" build --in fs.img --outdir bad --stack verity-then-crypt
+refuse "key for a keyless stack" "no crypt layer" build --in fs.img --outdir bad --stack verity-only --key-file xts.key
+refuse "unknown stack" "unknown stack" build --in fs.img --outdir bad --stack crypt-twice --key-file xts.key
+refuse "unknown profile" "unknown profile" build --in fs.img --outdir bad --stack crypt-only --profile fancy --key-file xts.key
+refuse "profile aead (not yet)" "not yet supported" build --in fs.img --outdir bad --stack crypt-only --profile aead --key-file xts.key
+refuse "unknown cipher" "unsupported" build --in fs.img --outdir bad --stack crypt-only --cipher twofish-xts-plain64 --key-file xts.key
+refuse "hash-on-meta for crypt-then-verity" "unencrypted" build --in fs.img --outdir bad --stack crypt-then-verity --hash-on-meta --key-file xts.key
+refuse "unknown flag" "flag provided but not defined" build --in fs.img --outdir bad --stack crypt-only --bogus
+refuse "bad --newroot" "newroot" build --in fs.img --outdir bad --stack verity-only --newroot 'a;b'
+expect_fail "refuse: outdir not writable (under a file)" "outdir" "$DC" build --in fs.img --outdir fs.img/out --stack verity-only
+if [ "$(id -u)" != 0 ]; then
+	mkdir -p ro && chmod 555 ro
+	expect_fail "refuse: outdir not writable (mode 555)" "not writable" "$DC" build --in fs.img --outdir ro --stack verity-only
+	check "refuse: outdir not writable: nothing left" nothing_left ro
+else
+	skip "refuse: outdir not writable (mode 555)" "running as root"
+fi
+expect_fail "refuse: existing manifest without --force" "already holds manifest.json" build out-verity-only verity-only
+check "--force replaces it (same bytes)" sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir out-verity-only --stack verity-only --force >/dev/null && diff -r out-verity-only out-verity-only.again"
+check "--force to another stack removes the stale meta image" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir meta-verity-only --stack integrity-only --integrity-layout interleaved --force >/dev/null && [ ! -e meta-verity-only/verity.hash.img ]"
+# hostile manifest.env: rejected by the strict reader
+o=out-verity-then-crypt
+sed "s/^DMTOOLS_NAME='dmroot'/DMTOOLS_NAME='\$(reboot)'/" $o/manifest.env >evil1.env
+sed "s/^DMTOOLS_NAME='dmroot'/DMTOOLS_NAME='dmroot'; reboot/" $o/manifest.env >evil2.env
+{ cat $o/manifest.env; echo "DMTOOLS_EVIL='x'"; } >evil3.env
+sed "s/^DMTOOLS_NAME='dmroot'/DMTOOLS_NAME='\`id\`'/" $o/manifest.env >evil4.env
+expect_fail "env: \$(...) rejected" "forbidden character" "$DC" check-env evil1.env
+expect_fail "env: trailing ; command rejected" "not in single quotes|forbidden" "$DC" check-env evil2.env
+expect_fail "env: unknown key rejected" "unknown key DMTOOLS_EVIL" "$DC" check-env evil3.env
+expect_fail "env: backtick rejected" "forbidden character" "$DC" check-env evil4.env
+# tampering is caught by verify
+cp -r out-verity-only tamper
+printf 'X' | dd of=tamper/data.img bs=1 seek=5000 conv=notrunc 2>/dev/null
+expect_fail "verify: tampered data.img" "sha256" "$DC" verify tamper/manifest.json
+expect_fail "verify: wrong key" "differs from the input" "$DC" verify out-crypt-only/manifest.json --key-file <(head -c 64 /dev/zero)
+expect_fail "verify: wrong --in" "not the manifest's input" "$DC" verify out-verity-only/manifest.json --in fs1k.img
+
+# SIGTERM in the middle of a build: no partial image, no manifest.
+truncate -s 512M big.img
+"$DC" build --in big.img --outdir killed --stack crypt-only --key-file xts.key >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+if [ "$rc" = 0 ]; then
+	skip "SIGTERM mid-build" "the build finished before the signal"
+else
+	check "SIGTERM mid-build: nothing left" nothing_left killed
+fi
+rm -f big.img
+
+# The quick start works from a scratch directory.
+check "examples/quickstart.sh" sh -c "mkdir -p qs && cd qs && '$ROOT/examples/quickstart.sh' >log 2>&1 && '$DC' verify out/manifest.json --key-file quickstart-inputs/demo.key --in quickstart-inputs/rootfs.img"
+check "examples/rootfs/mkimage.sh is reproducible" sh -c "'$ROOT/examples/rootfs/mkimage.sh' r1.img && sleep 1 && '$ROOT/examples/rootfs/mkimage.sh' r2.img && cmp r1.img r2.img"
+exit 0

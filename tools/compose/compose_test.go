@@ -1,0 +1,180 @@
+package compose
+
+import (
+	"bytes"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/manifest"
+	"github.com/rules-dm/rules_dm/tools/manifest/schematest"
+)
+
+func writeInput(t *testing.T, size int) string {
+	t.Helper()
+	b := make([]byte, size)
+	rand.New(rand.NewSource(1)).Read(b)
+	for i := 64 << 10; i < 128<<10; i++ { // a zero run (hole-like)
+		b[i] = 0
+	}
+	p := filepath.Join(t.TempDir(), "fs.img")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var key64 = bytes.Repeat([]byte{0x42}, 64)
+
+func opts(in, out, stack string) Options {
+	o := Options{In: in, OutDir: out, Stack: stack}
+	if HasCrypt(stack) {
+		o.Key = key64
+	}
+	return o
+}
+
+// TestAllStacks builds every stack (and the layout variants), validates each
+// manifest against spec/manifest.schema.json and manifest.Parse, checks the
+// env round trip, runs Verify with the key and checks reproducibility.
+func TestAllStacks(t *testing.T) {
+	in := writeInput(t, 1<<20)
+	type variant struct {
+		name string
+		mod  func(*Options)
+	}
+	variants := []variant{{"default", func(*Options) {}}}
+	for _, st := range manifest.Stacks {
+		vs := variants
+		if strings.HasPrefix(st, "verity") {
+			vs = append(vs, variant{"hash-on-meta", func(o *Options) { o.HashOnMeta = true }})
+		}
+		if strings.Contains(st, "integrity") {
+			vs = append(vs, variant{"interleaved", func(o *Options) { o.IntegrityLayout = "interleaved" }},
+				variant{"sha256-512", func(o *Options) { o.IntegrityHash = "sha256"; o.IntegrityBlockSize = 512 }})
+		}
+		for _, v := range vs {
+			dir := t.TempDir()
+			o := opts(in, filepath.Join(dir, "out"), st)
+			v.mod(&o)
+			m, err := Build(o)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", st, v.name, err)
+			}
+			js, err := os.ReadFile(filepath.Join(o.OutDir, ManifestJSON))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schematest.Validate(js); err != nil {
+				t.Fatalf("%s/%s: schema: %v", st, v.name, err)
+			}
+			if _, err := manifest.Parse(js); err != nil {
+				t.Fatalf("%s/%s: parse: %v", st, v.name, err)
+			}
+			env, _ := os.ReadFile(filepath.Join(o.OutDir, ManifestEnv))
+			e, err := manifest.ParseEnv(env)
+			if err != nil {
+				t.Fatalf("%s/%s: env: %v", st, v.name, err)
+			}
+			if m2, err := manifest.FromEnv(e); err != nil || !bytes.Equal(manifest.WriteEnv(m2), env) {
+				t.Fatalf("%s/%s: env round trip: %v", st, v.name, err)
+			}
+			if err := Verify(filepath.Join(o.OutDir, ManifestJSON), o.Key, in, io.Discard); err != nil {
+				t.Fatalf("%s/%s: verify: %v", st, v.name, err)
+			}
+			if len(m.Layers) != len(stackLayers[st]) {
+				t.Fatalf("%s: %d layers", st, len(m.Layers))
+			}
+			// reproducible
+			o2 := o
+			o2.OutDir = filepath.Join(dir, "again")
+			if _, err := Build(o2); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range append(m.Artifacts, manifest.Artifact{Path: ManifestJSON}, manifest.Artifact{Path: ManifestEnv}) {
+				x, _ := os.ReadFile(filepath.Join(o.OutDir, a.Path))
+				y, _ := os.ReadFile(filepath.Join(o2.OutDir, a.Path))
+				if !bytes.Equal(x, y) {
+					t.Fatalf("%s/%s: %s differs between two builds", st, v.name, a.Path)
+				}
+			}
+			ents, _ := os.ReadDir(o.OutDir)
+			if want := len(m.Artifacts) + 2; len(ents) != want {
+				t.Fatalf("%s/%s: %d files in outdir, want %d", st, v.name, len(ents), want)
+			}
+			if bytes.Contains(js, []byte("4242424242")) || bytes.Contains(env, []byte("4242424242")) {
+				t.Fatalf("%s: key bytes in the manifest", st)
+			}
+		}
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	in := writeInput(t, 1<<20)
+	odd := writeInput(t, 1<<20+512)
+	cases := []struct {
+		name  string
+		mod   func(*Options)
+		want  string
+		usage bool
+	}{
+		{"missing key", func(o *Options) { o.Stack = "crypt-only"; o.Key = nil }, "give --key-file", true},
+		{"key for keyless", func(o *Options) { o.Key = key64 }, "no crypt layer", true},
+		{"wrong key size", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64[:20] }, "key is 20 bytes", true},
+		{"unknown stack", func(o *Options) { o.Stack = "x" }, "unknown stack", true},
+		{"aead", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64; o.Profile = "aead" }, "not yet supported", false},
+		{"cipher", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64; o.Cipher = "aes-ecb" }, "unsupported", true},
+		{"odd size verity", func(o *Options) { o.In = odd }, "multiple of the verity data block size", false},
+		{"hash-on-meta ctv", func(o *Options) { o.Stack = "crypt-then-verity"; o.Key = key64; o.HashOnMeta = true }, "unencrypted", true},
+		{"integrity opt on verity", func(o *Options) { o.IntegrityLayout = "interleaved" }, "integrity", true},
+		{"hmac", func(o *Options) { o.Stack = "integrity-only"; o.IntegrityHash = "hmac-sha256" }, "integrity key", true},
+		{"name", func(o *Options) { o.Name = "a/b" }, "--name", true},
+	}
+	for _, c := range cases {
+		o := Options{In: in, OutDir: filepath.Join(t.TempDir(), "out"), Stack: "verity-only"}
+		c.mod(&o)
+		_, err := Build(o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want %q", c.name, err, c.want)
+			continue
+		}
+		if cli.IsUsage(err) != c.usage {
+			t.Errorf("%s: usage error %v, want %v", c.name, cli.IsUsage(err), c.usage)
+		}
+		if ents, _ := os.ReadDir(o.OutDir); len(ents) != 0 {
+			t.Errorf("%s: left %v", c.name, ents)
+		}
+	}
+	// --force
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Build(Options{In: in, OutDir: out, Stack: "verity-only"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(Options{In: in, OutDir: out, Stack: "verity-only"}); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("no --force: %v", err)
+	}
+	if _, err := Build(Options{In: in, OutDir: out, Stack: "verity-only", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	// input inside the outdir
+	if _, err := Build(Options{In: filepath.Join(out, DataFile), OutDir: out, Stack: "verity-only", Force: true}); err == nil {
+		t.Fatal("input = output accepted")
+	}
+}
+
+func TestExt4BlockSize(t *testing.T) {
+	b := make([]byte, 2048)
+	b[1024+0x38], b[1024+0x39] = 0x53, 0xEF
+	b[1024+0x18] = 2
+	if got := Ext4BlockSize(bytes.NewReader(b)); got != 4096 {
+		t.Fatalf("got %d", got)
+	}
+	b[1024+0x38] = 0
+	if got := Ext4BlockSize(bytes.NewReader(b)); got != 0 {
+		t.Fatalf("not ext4: got %d", got)
+	}
+}
