@@ -5,7 +5,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
+	"encoding/hex"
 	"math/rand"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/xts"
@@ -43,7 +47,22 @@ func TestKeyExpansionMatchesCryptoAES(t *testing.T) {
 	}
 }
 
-func TestXTSMatchesXCrypto(t *testing.T) {
+// withVAES runs f on the AES-NI kernels and, where the CPU has it, on the
+// VAES ones.
+func withVAES(t *testing.T, f func(t *testing.T)) {
+	saved := hasVAES
+	defer func() { hasVAES = saved }()
+	hasVAES = false
+	t.Run("aesni", f)
+	if saved {
+		hasVAES = true
+		t.Run("vaes", f)
+	}
+}
+
+func TestXTSMatchesXCrypto(t *testing.T) { withVAES(t, testXTSMatchesXCrypto) }
+
+func testXTSMatchesXCrypto(t *testing.T) {
 	skipIfUnavailable(t)
 	rng := rand.New(rand.NewSource(2))
 	for _, n := range []int{32, 48, 64} {
@@ -52,7 +71,7 @@ func TestXTSMatchesXCrypto(t *testing.T) {
 		ref, _ := xts.NewCipher(aes.NewCipher, key)
 		k1, _ := NewKey(key[:n/2])
 		k2, _ := NewKey(key[n/2:])
-		for _, size := range []int{16, 32, 112, 128, 144, 512, 1024, 4096, 4096 + 48} {
+		for _, size := range []int{16, 32, 112, 128, 144, 240, 256, 272, 496, 512, 1024, 4096, 4096 + 48, 4096 + 256 + 128 + 16} {
 			src := make([]byte, size)
 			rng.Read(src)
 			sector := rng.Uint64()
@@ -78,6 +97,47 @@ func TestXTSMatchesXCrypto(t *testing.T) {
 			}
 		}
 	}
+}
+
+// IEEE P1619/D16 Annex B vectors (all of them, including the 32-byte data
+// units that dm-crypt never uses) straight through the kernels.
+func TestIEEEP1619(t *testing.T) {
+	withVAES(t, func(t *testing.T) {
+		skipIfUnavailable(t)
+		f, err := os.ReadFile("../../testdata/ieee-p1619-xts.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(f), "\n") {
+			fs := strings.Fields(line)
+			if len(fs) != 4 || strings.HasPrefix(line, "#") {
+				continue
+			}
+			key, _ := hex.DecodeString(fs[0])
+			sector, _ := strconv.ParseUint(fs[1], 10, 64)
+			pt, _ := hex.DecodeString(fs[2])
+			ct, _ := hex.DecodeString(fs[3])
+			k1, _ := NewKey(key[:len(key)/2])
+			k2, _ := NewKey(key[len(key)/2:])
+			var tw [16]byte
+			binary.LittleEndian.PutUint64(tw[:], sector)
+			k2.EncryptBlock(&tw, &tw)
+			got := make([]byte, len(pt))
+			k1.XTSEncrypt(got, pt, tw)
+			if !bytes.Equal(got, ct) {
+				t.Errorf("vector %d: encrypt mismatch", n)
+			}
+			k1.XTSDecrypt(got, got, tw)
+			if !bytes.Equal(got, pt) {
+				t.Errorf("vector %d: decrypt mismatch", n)
+			}
+			n++
+		}
+		if n != 6 {
+			t.Fatalf("%d vectors, want 6", n)
+		}
+	})
 }
 
 func TestCBCMatchesCryptoCipher(t *testing.T) {
@@ -142,6 +202,12 @@ func benchXTS(b *testing.B, keyLen int, dec bool) {
 }
 
 func BenchmarkXTSEncrypt256(b *testing.B) { benchXTS(b, 64, false) }
+func BenchmarkXTSEncrypt256AESNI(b *testing.B) {
+	saved := hasVAES
+	defer func() { hasVAES = saved }()
+	hasVAES = false
+	benchXTS(b, 64, false)
+}
 func BenchmarkXTSDecrypt256(b *testing.B) { benchXTS(b, 64, true) }
 
 func BenchmarkCBCEncrypt8x4K128(b *testing.B) {
