@@ -28,6 +28,10 @@ with open(path, "wb") as f:
 EOF
 }
 
+flip() { # FILE OFFSET
+	"$PY" -c 'import sys
+f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 1]))' "$1" "$2"
+}
 roothash() { sed -n 's/^Root hash:[[:space:]]*//p' "$1"; }
 
 # compare NAME DATA FLAGS... : veritysetup format and dm-verity format with the
@@ -117,6 +121,53 @@ else
 	check verity-ours-verifies-veritysetup dv_verify_vs
 fi
 
+# FEC: parity byte-identical to veritysetup's, separate and all in one file.
+fec_compare() { # ROOTS FLAGS...
+	_r=$1
+	shift
+	rm -f vs.hash dv.hash vs.fec dv.fec
+	"$VS" format "$@" vs.hash --fec-device vs.fec --fec-roots "$_r" >vs.out 2>&1 || { cat vs.out; return 1; }
+	"$DV" format "$@" dv.hash --fec-device dv.fec --fec-roots "$_r" >dv.out 2>&1 || { cat dv.out; return 1; }
+	[ "$(roothash vs.out)" = "$(roothash dv.out)" ] || { echo "root hash differs"; return 1; }
+	cmp vs.hash dv.hash && cmp vs.fec dv.fec
+}
+fec_one_file() { # ROOTS
+	_sz=$(stat -c %s data.4096.777)
+	_fo=$((_sz + 9 * 4096))
+	cp data.4096.777 vs.img
+	cp data.4096.777 dv.img
+	"$VS" format vs.img vs.img --hash-offset "$_sz" --data-blocks 777 --fec-device vs.img --fec-offset "$_fo" \
+		--fec-roots "$1" --salt "$SALT" --uuid "$UUID" >vs.out 2>&1 || { cat vs.out; return 1; }
+	"$DV" format dv.img dv.img --hash-offset "$_sz" --fec-device dv.img --fec-offset "$_fo" \
+		--fec-roots "$1" --salt "$SALT" --uuid "$UUID" >dv.out 2>&1 || { cat dv.out; return 1; }
+	cmp vs.img dv.img
+}
+fec_repairs() { # veritysetup repairs a flipped data byte with our parity
+	rm -f dv.hash dv.fec
+	"$DV" format data.4096.777 dv.hash --fec-device dv.fec --fec-roots 4 --seed fec >dv.out || return 1
+	cp data.4096.777 fbad.data
+	flip fbad.data 12345
+	"$VS" verify fbad.data dv.hash "$(roothash dv.out)" --fec-device dv.fec --fec-roots 4 >vs.out 2>&1
+	cat vs.out
+	grep -q 'Found [1-9][0-9]* repairable errors' vs.out
+}
+if [ -n "$VS" ]; then
+	for r in 2 7 24; do
+		check "verity-fec-roots-$r-4096" fec_compare "$r" data.4096.777 --salt "$SALT" --uuid "$UUID"
+	done
+	check verity-fec-roots-11-512-chromeos fec_compare 11 data.512.777 --data-block-size 512 --hash-block-size 512 \
+		--format 0 --salt - --no-superblock --hash sha1
+	check verity-fec-roots-3-1024-sha512 fec_compare 3 data.1024.777 --data-block-size 1024 --hash-block-size 1024 \
+		--hash sha512 --salt "$SALT" --uuid "$UUID"
+	check verity-fec-one-file fec_one_file 5
+	check verity-fec-veritysetup-repairs fec_repairs
+fi
+rm -f out.fec
+expect_fail verity-fec-bad-roots 'fec-roots' "$DV" format data.4096.777 out.hash --fec-device out.fec --fec-roots 25
+expect_fail verity-fec-block-sizes 'block sizes' "$DV" format data.4096.777 out.hash --fec-device out.fec --hash-block-size 512
+no_fec_left() { [ ! -e out.fec ] && [ ! -e out.hash ]; }
+check verity-fec-no-partial-output no_fec_left
+
 # Determinism: the same seed gives the same bytes; another seed another salt.
 determinism() {
 	rm -f d1 d2 d3
@@ -145,10 +196,6 @@ EOF
 check verity-json-params-out json_out
 
 # Our verify finds a flipped byte in the data and in each part of the tree.
-flip() { # FILE OFFSET
-	"$PY" -c 'import sys
-f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 1]))' "$1" "$2"
-}
 rm -f good.hash
 "$DV" format data.4096.777 good.hash --seed flip >good.out
 ROOTH=$(roothash good.out)

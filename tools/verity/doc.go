@@ -54,7 +54,10 @@
 //     starts at the next hash block boundary after it), and a multiple of the
 //     hash block size without one (veritysetup silently rounds such an offset
 //     down, which can overwrite bytes before it; this package refuses).
-//   - FEC and root hash signatures are not produced here.
+//   - [EncodeFEC] writes dm-verity FEC parity (RS(255, 255-roots), roots
+//     2..24, interleaved as veritysetup does; see fec.go) byte-identical to
+//     `veritysetup format --fec-device`; it needs equal data and hash block
+//     sizes. Root hash signatures are not produced here.
 //
 // See https://docs.kernel.org/admin-guide/device-mapper/verity.html.
 package verity

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/rules-dm/rules_dm/tools/internal/cli"
@@ -156,6 +157,19 @@ type fragment struct {
 	Salt           string `json:"salt"`
 	Superblock     bool   `json:"superblock"`
 	UUID           string `json:"uuid"`
+	// FEC is present when parity was written.
+	FEC *fecFragment `json:"fec,omitempty"`
+}
+
+// fecFragment holds the table's FEC words (use_fec_from_device <dev>
+// fec_roots <roots> fec_blocks <blocks> fec_start <start>) and where the
+// parity lies (offset, bytes) in its device.
+type fecFragment struct {
+	Roots  int    `json:"roots"`
+	Blocks uint64 `json:"blocks"`
+	Start  uint64 `json:"start"`
+	Offset int64  `json:"offset"`
+	Bytes  int64  `json:"bytes"`
 }
 
 func newFragment(p verity.Params, r *verity.Result, hashOffset int64) fragment {
@@ -239,6 +253,9 @@ func runFormat(args []string) error {
 	f := newParamFlags("format")
 	jsonOut := f.fs.Bool("json", false, "print a JSON object instead of the summary")
 	paramsOut := f.fs.String("params-out", "", "write the layer's manifest fragment (JSON) to this file")
+	fecPath := f.fs.String("fec-device", "", "also write Reed-Solomon parity (FEC) to this file (may be HASH, with --fec-offset past the tree)")
+	fecRoots := f.fs.Int("fec-roots", 2, "FEC parity bytes per codeword (2..24)")
+	fecOffset := f.fs.Int64("fec-offset", 0, "byte offset of the parity in the FEC device (multiple of the block size)")
 	pos, err := cli.Parse(f.fs, args)
 	if err != nil {
 		return err
@@ -271,13 +288,44 @@ func runFormat(args []string) error {
 	if size%int64(p.DataBlockSize) != 0 || size == 0 {
 		return fmt.Errorf("data %s: %d bytes is not a non-zero multiple of the data block size %d", dataPath, size, p.DataBlockSize)
 	}
-	if _, err := verity.Plan(size, f.hashOffset, p); err != nil {
+	if *fecPath != "" {
+		if *fecRoots < verity.MinFECRoots || *fecRoots > verity.MaxFECRoots {
+			return cli.Usagef("--fec-roots %d (want %d..%d)", *fecRoots, verity.MinFECRoots, verity.MaxFECRoots)
+		}
+		if p.DataBlockSize != p.HashBlockSize {
+			return cli.Usagef("FEC needs equal data and hash block sizes (have %d and %d)", p.DataBlockSize, p.HashBlockSize)
+		}
+		if *fecOffset < 0 || *fecOffset%int64(p.DataBlockSize) != 0 {
+			return cli.Usagef("--fec-offset %d is not a multiple of the block size %d", *fecOffset, p.DataBlockSize)
+		}
+	}
+	lay, err := verity.Plan(size, f.hashOffset, p)
+	if err != nil {
 		if errors.Is(err, verity.ErrHashOffset) {
 			return cli.Usagef("--hash-offset: %s", strings.TrimPrefix(err.Error(), "verity: "))
 		}
 		return fmt.Errorf("data %s: %w", dataPath, err)
 	}
+	fecOnHash := *fecPath != "" && (filepath.Clean(*fecPath) == filepath.Clean(hashPath) || sameFile(*fecPath, hashPath))
+	fecOnData := *fecPath != "" && !fecOnHash && sameFile(*fecPath, dataPath)
+	if fecOnHash && *fecOffset < lay.HashEnd {
+		return cli.Usagef("--fec-offset %d lies inside the hash area (which ends at byte %d)", *fecOffset, lay.HashEnd)
+	}
+	if fecOnData && *fecOffset < size {
+		return cli.Usagef("--fec-offset %d lies inside the %d data bytes of %s", *fecOffset, size, dataPath)
+	}
 
+	// hashDev is where the tree went (for FEC, which reads it back).
+	var hashDev interface {
+		io.ReaderAt
+		io.WriterAt
+	}
+	var pending []*cli.File
+	abort := func() {
+		for _, o := range pending {
+			o.Abort()
+		}
+	}
 	var res *verity.Result
 	if !same && isDevice(hashPath) {
 		// A block device cannot be replaced by a rename: write in place.
@@ -293,6 +341,7 @@ func runFormat(args []string) error {
 		if err != nil {
 			return fmt.Errorf("format %s: %w", dataPath, err)
 		}
+		hashDev = dev
 	} else if same {
 		res, err = verity.Format(data, size, data, f.hashOffset, p)
 		if err == nil {
@@ -301,6 +350,7 @@ func runFormat(args []string) error {
 		if err != nil {
 			return fmt.Errorf("format %s: %w", dataPath, err)
 		}
+		hashDev = data
 	} else {
 		out, err := cli.Create(hashPath, 0o644)
 		if err != nil {
@@ -315,11 +365,29 @@ func runFormat(args []string) error {
 			out.Abort()
 			return fmt.Errorf("format %s: %w", dataPath, err)
 		}
-		if err := out.Commit(); err != nil {
+		pending = append(pending, out)
+		hashDev = out
+	}
+	var fec *verity.FECResult
+	if *fecPath != "" {
+		var err error
+		if fec, err = writeFEC(data, size, hashDev, res, p, *fecPath, *fecOffset, *fecRoots, fecOnHash, fecOnData, &pending); err != nil {
+			abort()
+			return err
+		}
+	}
+	for i, o := range pending {
+		if err := o.Commit(); err != nil {
+			for _, r := range pending[i+1:] {
+				r.Abort()
+			}
 			return err
 		}
 	}
 	frag := newFragment(p, res, f.hashOffset)
+	if fec != nil {
+		frag.FEC = &fecFragment{Roots: fec.Roots, Blocks: fec.Blocks, Start: fec.Start, Offset: *fecOffset, Bytes: fec.Bytes}
+	}
 	if *paramsOut != "" {
 		if err := cli.WriteJSON(*paramsOut, frag); err != nil {
 			return err
@@ -330,11 +398,77 @@ func runFormat(args []string) error {
 		fmt.Printf("%s\n", b)
 		return nil
 	}
-	printSummary(os.Stdout, hashPath, p, res, f.hashOffset)
+	printSummary(os.Stdout, hashPath, p, res, f.hashOffset, fec)
 	return nil
 }
 
-func printSummary(w io.Writer, hashPath string, p verity.Params, r *verity.Result, hashOffset int64) {
+// writeFEC computes the parity as veritysetup does: over the data, then the
+// hash device from the first tree block to its end (to the FEC offset when
+// the parity shares the hash device).
+func writeFEC(data *os.File, size int64, hashDev io.ReaderAt, res *verity.Result, p verity.Params,
+	fecPath string, fecOffset int64, roots int, onHash, onData bool, pending *[]*cli.File) (*verity.FECResult, error) {
+	bs := int64(p.DataBlockSize)
+	hashStart := int64(res.HashStartBlock) * bs
+	var hashEnd int64
+	if onHash {
+		hashEnd = fecOffset
+	} else {
+		var err error
+		switch h := hashDev.(type) {
+		case *cli.File:
+			hashEnd, err = sizeOf(h.File)
+		case *os.File:
+			hashEnd, err = sizeOf(h)
+		default:
+			err = errors.New("unknown hash device type")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("size of the hash device: %w", err)
+		}
+		hashEnd = hashEnd / bs * bs
+	}
+	hashSize := max(hashEnd-hashStart, 0)
+	var w io.WriterAt
+	var out *cli.File
+	switch {
+	case onHash:
+		w = hashDev.(io.WriterAt)
+	case onData:
+		w = data
+	case isDevice(fecPath):
+		dev, err := os.OpenFile(fecPath, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open FEC device: %w", err)
+		}
+		defer dev.Close()
+		w = dev
+	default:
+		var err error
+		if out, err = cli.Create(fecPath, 0o644); err != nil {
+			return nil, err
+		}
+		w = out
+	}
+	fec, err := verity.EncodeFEC(data, size, hashDev, hashStart, hashSize, w, fecOffset, roots, p.DataBlockSize)
+	if err == nil && out != nil {
+		err = out.Truncate(fecOffset + fec.Bytes)
+	}
+	if err == nil && onData {
+		err = data.Sync()
+	}
+	if err != nil {
+		if out != nil {
+			out.Abort()
+		}
+		return nil, fmt.Errorf("FEC %s: %w", fecPath, err)
+	}
+	if out != nil {
+		*pending = append(*pending, out)
+	}
+	return fec, nil
+}
+
+func printSummary(w io.Writer, hashPath string, p verity.Params, r *verity.Result, hashOffset int64, fec *verity.FECResult) {
 	u := ""
 	if p.Superblock {
 		u = verity.FormatUUID(p.UUID)
@@ -347,10 +481,18 @@ func printSummary(w io.Writer, hashPath string, p verity.Params, r *verity.Resul
 	fmt.Fprintf(w, "Hash blocks:     \t%d\n", r.TreeBlocks)
 	fmt.Fprintf(w, "Hash block size: \t%d\n", p.HashBlockSize)
 	fmt.Fprintf(w, "Hash algorithm:  \t%s\n", p.Hash)
+	if fec != nil {
+		fmt.Fprintf(w, "FEC RS roots:   \t%d\n", fec.Roots)
+		fmt.Fprintf(w, "FEC blocks:     \t%d\n", fec.Bytes/int64(p.DataBlockSize))
+	}
 	fmt.Fprintf(w, "Salt:            \t%s\n", verity.SaltString(p.Salt))
 	fmt.Fprintf(w, "Root hash:      \t%s\n", r.RootHex())
 	fmt.Fprintf(w, "Hash start block:\t%d\n", r.HashStartBlock)
 	fmt.Fprintf(w, "Hash device size: \t%d [bytes]\n", hashOffset+r.HashBytes)
+	if fec != nil {
+		fmt.Fprintf(w, "FEC protected blocks:\t%d\n", fec.Blocks)
+		fmt.Fprintf(w, "FEC size:        \t%d [bytes]\n", fec.Bytes)
+	}
 }
 
 func runVerify(args []string) error {
