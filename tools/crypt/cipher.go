@@ -42,6 +42,9 @@ type Cipher struct {
 	block cipher.Block // CBC data key
 	xts   *xts.Cipher
 	essiv cipher.Block // AES-256 keyed with sha256(key)
+	// essivFast is the same key for the assembly path (no interface call,
+	// so the IV does not escape to the heap).
+	essivFast *fastaes.Key
 
 	// fast path (nil when unavailable or disabled)
 	fast      *fastaes.Key // data key (XTS K1 or the CBC key)
@@ -106,6 +109,11 @@ func New(spec Spec) (*Cipher, error) {
 			if c.essiv, err = aes.NewCipher(salt[:]); err != nil {
 				return nil, fmt.Errorf("crypt: essiv: %v", err)
 			}
+			if useFast {
+				if c.essivFast, err = fastaes.NewKey(salt[:]); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if useFast {
 			if c.fast, err = fastaes.NewKey(key); err != nil {
@@ -150,9 +158,19 @@ func (c *Cipher) IV(k uint64) [16]byte {
 		binary.LittleEndian.PutUint64(iv[:], s)
 	case "essiv":
 		binary.LittleEndian.PutUint64(iv[:], s)
-		c.essiv.Encrypt(iv[:], iv[:])
+		if c.essivFast != nil {
+			c.essivFast.EncryptBlock(&iv, &iv)
+		} else {
+			return c.essivGeneric(iv)
+		}
 	}
 	return iv
+}
+
+func (c *Cipher) essivGeneric(iv [16]byte) [16]byte {
+	var out [16]byte
+	c.essiv.Encrypt(out[:], iv[:])
+	return out
 }
 
 func (c *Cipher) checkBuffers(dst, src []byte) {
