@@ -36,7 +36,7 @@ func (hf *holeFinder) dataRanges(a, b int64) (rs [][2]int64, ok bool) {
 					return nil, false
 				}
 			}
-			if d < off || h <= d {
+			if d < off || h <= d && d != math.MaxInt64 {
 				return nil, false
 			}
 			hf.valid, hf.q, hf.d, hf.h = true, off, d, h
