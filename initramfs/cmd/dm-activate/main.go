@@ -44,6 +44,18 @@ environment: MODE=dry-run|apply DATA_DEV META_DEV CRYPT_KEY_HEX|CRYPT_KEY_BIN
   DMTOOLS_MOUNT_FSTYPE DMTOOLS_MOUNT_OPTS
 `
 
+// Replaced in tests.
+var (
+	checkDevs  = activate.CheckBlockDevs
+	openKernel = func() (*activate.Kernel, func(), error) {
+		ctl, err := dm.Open()
+		if err != nil {
+			return nil, nil, err
+		}
+		return activate.System(ctl), func() { ctl.Close() }, nil
+	}
+)
+
 func main() {
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr, activate.SystemFailHooks()))
 }
@@ -105,7 +117,7 @@ func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks act
 		plan.Print(stdout)
 		return 0
 	}
-	if err := activate.CheckBlockDevs(cfg); err != nil {
+	if err := checkDevs(cfg); err != nil {
 		return reject(err)
 	}
 	keys, err := activate.LoadKeys(plan)
@@ -115,13 +127,13 @@ func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks act
 	defer keys.Wipe()
 	phase, action = cfg.Phase, cfg.FailAction
 	say(fmt.Sprintf("activating %s: stack %s, %d layer(s), phase %s", args[0], m.Stack, len(plan.Steps), phase))
-	ctl, err := dm.Open()
+	k, closeKernel, err := openKernel()
 	if err != nil {
 		keys.Wipe()
 		return fail(err)
 	}
-	defer ctl.Close()
-	if err := activate.Apply(plan, activate.System(ctl), keys, stderr); err != nil {
+	defer closeKernel()
+	if err := activate.Apply(plan, k, keys, stderr); err != nil {
 		keys.Wipe()
 		return fail(err)
 	}

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# dm-activate (initramfs/cmd/dm-activate) on the host: a static CGO_ENABLED=0
+# build; dry-run plans of the sample manifests (every stack, JSON and env,
+# bootstrap and sealed x every fail action) compared line by line with the
+# independent POSIX activator initramfs/apply_manifest.sh (under dash and
+# busybox sh); hostile manifest.env files rejected with one line and nothing
+# run; keys never printed; the exit codes of the contract. The host kernel
+# has no device-mapper: real activation is tested in QEMU (tests/e2e).
+set -u
+. "$ROOT/tests/lib.sh"
+
+cd "$WORK" || exit 1
+SAMPLES="$ROOT/initramfs/cmd/dm-activate/testdata"
+SCRIPT="$ROOT/initramfs/apply_manifest.sh"
+DA="$WORK/dm-activate"
+
+# ---- static build
+check "static build (CGO_ENABLED=0)" env CGO_ENABLED=0 GOTOOLCHAIN=local \
+	go build -C "$ROOT" -trimpath -o "$DA" ./initramfs/cmd/dm-activate
+is_static() {
+	file "$1" | grep -q 'statically linked' || { file "$1"; return 1; }
+	if command -v ldd >/dev/null; then
+		out=$(ldd "$1" 2>&1)
+		case $out in *"not a dynamic executable"* | *"statically linked"*) ;; *) echo "ldd: $out"; return 1 ;; esac
+	fi
+}
+check "binary is static (file, ldd)" is_static "$DA"
+check "binary has no cgo (go version -m)" sh -c "go version -m '$DA' | grep -q 'CGO_ENABLED=0'"
+
+KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+IKEY=ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100
+
+# ---- dry-run: same plan as apply_manifest.sh
+shells=""
+for s in dash "busybox sh"; do
+	set -- $s
+	command -v "$1" >/dev/null && shells="$shells${shells:+,}$s"
+done
+[ -n "$shells" ] || shells=sh
+
+plan_go() { # plan_go MANIFEST ENV...
+	m=$1
+	shift
+	env -i PATH="$PATH" "$@" "$DA" "$m"
+}
+plan_sh() { # plan_sh SHELL MANIFEST_ENV ENV...
+	sh_=$1 m=$2
+	shift 2
+	# shellcheck disable=SC2086
+	env -i PATH="$PATH" "$@" $sh_ "$SCRIPT" "$m"
+}
+same_plan() { # same_plan SAMPLE FORMAT SHELL ENV...: dm-activate's plan == the script's
+	name=$1 fmt=$2 sh_=$3
+	shift 3
+	plan_sh "$sh_" "$SAMPLES/$name/manifest.env" "$@" >sh.out 2>sh.err || { cat sh.err; return 1; }
+	same_as_sh "$name" "$fmt" "$@"
+}
+same_as_sh() { # same_as_sh SAMPLE FORMAT ENV...: compare with the last sh.out
+	name=$1 fmt=$2
+	shift 2
+	plan_go "$SAMPLES/$name/manifest.$fmt" "$@" >go.out 2>go.err || { cat go.err; return 1; }
+	head -n 1 go.out | grep -q '^# dm-activate plan (dry-run, nothing is run)' || { cat go.out; return 1; }
+	if ! diff <(tail -n +2 sh.out) <(tail -n +2 go.out); then return 1; fi
+	if grep -q "$KEY\|$IKEY" go.out go.err; then echo "a key was printed"; return 1; fi
+}
+if [ -f "$SCRIPT" ]; then
+	n=0
+	bad=""
+	IFS=, read -r -a shell_list <<<"$shells"
+	for d in "$SAMPLES"/*/; do
+		name=$(basename "$d")
+		for pa in bootstrap:panic sealed:panic sealed:reboot sealed:shell sealed:exit; do
+			for sh_ in "${shell_list[@]}"; do
+				# every shell for sealed:panic, the first one for the other cases
+				[ "$sh_" = "${shell_list[0]}" ] || [ "$pa" = sealed:panic ] || continue
+				set -- DATA_DEV=/dev/vda META_DEV=/dev/vdb CRYPT_KEY_HEX=$KEY INTEGRITY_KEY_HEX=$IKEY \
+					DMTOOLS_PHASE="${pa%:*}" DMTOOLS_FAIL_ACTION="${pa#*:}"
+				if ! plan_sh "$sh_" "$SAMPLES/$name/manifest.env" "$@" >sh.out 2>same.log; then
+					bad="$bad $name/$pa/$sh_"
+					sed 's/^/    | /' same.log | head -n 5
+					continue
+				fi
+				for fmt in json env; do
+					n=$((n + 1))
+					if ! same_as_sh "$name" "$fmt" "$@" >same.log 2>&1; then
+						bad="$bad $name/$fmt/$pa/$sh_"
+						sed 's/^/    | /' same.log | head -n 20
+					fi
+				done
+			done
+		done
+	done
+	check "dry-run plan == apply_manifest.sh plan ($n cases: 9 samples x json,env x 5 phase/actions; shells $shells)" test -z "$bad"
+	[ -z "$bad" ] || echo "    differing:$bad"
+	# Options that change the plan: read check, read-only, mount command, env mount overrides, no devices.
+	check "dry-run == script: DMTOOLS_SEALED_READCHECK, DMTOOLS_READONLY, mount overrides" \
+		same_plan crypt-then-integrity env "${shell_list[0]}" DATA_DEV=/dev/vda META_DEV=/dev/vdb \
+		DMTOOLS_PHASE=sealed DMTOOLS_SEALED_READCHECK=1 DMTOOLS_READONLY=1 \
+		DMTOOLS_NEWROOT=/sysroot DMTOOLS_MOUNT_FSTYPE=xfs DMTOOLS_MOUNT_OPTS=ro,nodev
+	check "dry-run == script: DMTOOLS_MOUNT_CMD in bootstrap" \
+		same_plan verity-then-crypt env "${shell_list[0]}" DATA_DEV=/dev/vda "DMTOOLS_MOUNT_CMD=mount -r \$DMTOOLS_TOP_DEV /x"
+	check "dry-run == script: no DATA_DEV/META_DEV/keys (placeholders)" \
+		same_plan integrity-then-crypt env "${shell_list[0]}"
+else
+	skip "dry-run == apply_manifest.sh" "initramfs/apply_manifest.sh not present"
+fi
+
+# ---- dry-run content, checked directly
+plan_has() { # plan_has MANIFEST PATTERN ENV...
+	m=$1 pat=$2
+	shift 2
+	plan_go "$m" "$@" >p.out 2>p.err || { cat p.err; return 1; }
+	grep -Eq -- "$pat" p.out || { cat p.out; return 1; }
+}
+plan_lacks() {
+	m=$1 pat=$2
+	shift 2
+	plan_go "$m" "$@" >p.out 2>p.err || { cat p.err; return 1; }
+	! grep -Eq -- "$pat" p.out || { cat p.out; return 1; }
+}
+V="$SAMPLES/verity-then-crypt/manifest.json"
+check "sealed+panic: verity gets '1 panic_on_corruption', read-only" \
+	plan_has "$V" "^dmsetup create --readonly dmroot-verity <<< '0 16384 verity 1 /dev/vda /dev/vda .* 1 panic_on_corruption'$" DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed
+check "sealed+reboot: restart_on_corruption" \
+	plan_has "$V" " 1 restart_on_corruption'$" DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=reboot
+check "sealed+exit: no corruption option (plain EIO)" \
+	plan_lacks "$V" "_on_corruption" DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit
+check "bootstrap: no corruption option, no mount" \
+	plan_lacks "$V" "_on_corruption|^mount" DATA_DEV=/dev/vda
+check "crypt over verity is read-only, key by keyring reference" \
+	plan_has "$V" "^dmsetup create --readonly dmroot <<< '0 16384 crypt aes-xts-plain64 :64:logon:rules_dm:dmroot 0 /dev/mapper/dmroot-verity 0 1 sector_size:4096'$" DATA_DEV=/dev/vda
+check "sealed mount: ext4 ro,errors=panic on /newroot" \
+	plan_has "$V" "^mount -t ext4 -o ro,errors=panic /dev/mapper/dmroot /newroot$" DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed
+check "hmac integrity key shown as <key>" \
+	plan_has "$SAMPLES/integrity-hmac/manifest.env" "internal_hash:hmac\\(sha256\\):<key>'$" DATA_DEV=/dev/vda META_DEV=/dev/vdb INTEGRITY_KEY_HEX=$IKEY
+check "stdout plan is stable (goldens)" sh -c "cd '$SAMPLES' && for d in */; do
+	env -i DATA_DEV=/dev/vda META_DEV=/dev/vdb CRYPT_KEY_HEX=$KEY INTEGRITY_KEY_HEX=$IKEY DMTOOLS_PHASE=sealed '$DA' \$d/manifest.env | cmp - \$d/dryrun-sealed.txt || exit 1; done"
+
+# ---- hostile manifest.env: rejected with one line, nothing run
+hostile() { # hostile NAME LINE
+	{
+		echo "# rules_dm manifest.env"
+		echo "DMTOOLS_SCHEMA_VERSION='1'"
+		printf '%s\n' "$2"
+		echo "DMTOOLS_STACK='verity-only'"
+	} >"h-$1.env"
+}
+hostile subst "DMTOOLS_NAME='\$(touch $WORK/pwned)'"
+hostile backtick "DMTOOLS_NAME='\`touch $WORK/pwned\`'"
+hostile semicolon "DMTOOLS_NAME='x';touch $WORK/pwned"
+hostile unknown "DMTOOLS_PWNED='x'"
+hostile export "export DMTOOLS_NAME='x'"
+hostile unquoted "DMTOOLS_NAME=x"
+hostile dollar "DMTOOLS_NAME='\$HOME'"
+hostile backslash "DMTOOLS_NAME='a\\b'"
+printf "DMTOOLS_SCHEMA_VERSION='1'\nDMTOOLS_NAME='a\nb'\n" >h-newline.env
+printf "DMTOOLS_SCHEMA_VERSION='1'\r\n" >h-cr.env
+for f in h-*.env; do
+	n=${f#h-}
+	n=${n%.env}
+	expect_fail "hostile manifest.env ($n), dry-run" "^dm-activate: .*line [0-9]+: " env -i DATA_DEV=/dev/vda "$DA" "$f"
+	expect_fail "hostile manifest.env ($n), sealed apply: rejected before anything runs" "^dm-activate: .*line [0-9]+: " \
+		env -i MODE=apply DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit "$DA" "$f"
+done
+check "hostile manifests ran nothing" test ! -e "$WORK/pwned"
+cp "$SAMPLES/verity-only/manifest.env" trailing.env
+echo "DMTOOLS_L1_NAME='x'" >>trailing.env
+expect_fail "manifest.env key of a layer beyond DMTOOLS_LAYERS" "DMTOOLS_L1_NAME" env -i DATA_DEV=/dev/vda "$DA" trailing.env
+sed 's/"sectors": 16384/"sectors": 16385/' "$SAMPLES/verity-only/manifest.json" >bad.json
+expect_fail "manifest.json that contradicts its table" "manifest" env -i DATA_DEV=/dev/vda "$DA" bad.json
+printf '{"schema_version": 1, "evil": true}' >unknown.json
+expect_fail "manifest.json with an unknown field" "unknown field" env -i DATA_DEV=/dev/vda "$DA" unknown.json
+
+# ---- environment and usage
+M="$SAMPLES/crypt-only/manifest.env"
+exit_is() { # exit_is CODE CMD...
+	want=$1
+	shift
+	"$@" >/dev/null 2>&1
+	rc=$?
+	[ "$rc" = "$want" ] || { echo "exit $rc, want $want"; return 1; }
+}
+check "no argument: exit 2" exit_is 2 env -i "$DA"
+check "two arguments: exit 2" exit_is 2 env -i "$DA" "$M" "$M"
+check "MODE=bogus: exit 2" exit_is 2 env -i MODE=bogus "$DA" "$M"
+check "DMTOOLS_PHASE=bogus: exit 2" exit_is 2 env -i DMTOOLS_PHASE=bogus "$DA" "$M"
+check "DMTOOLS_FAIL_ACTION=halt: exit 2" exit_is 2 env -i DMTOOLS_FAIL_ACTION=halt "$DA" "$M"
+check "--help: exit 0" exit_is 0 env -i "$DA" --help
+expect_fail "missing manifest" "no such file" env -i "$DA" "$WORK/none.env"
+expect_fail "apply without DATA_DEV" "DATA_DEV is not set" env -i MODE=apply CRYPT_KEY_HEX=$KEY "$DA" "$M"
+expect_fail "apply without a key" "needs CRYPT_KEY_HEX or CRYPT_KEY_BIN" env -i MODE=apply DATA_DEV=/dev/vda "$DA" "$M"
+expect_fail "key of the wrong size (and not printed)" "crypt key is 32 bytes, layer 0 expects 64$" env -i DATA_DEV=/dev/vda CRYPT_KEY_HEX=${KEY:0:64} "$DA" "$M"
+check "error does not print the key" sh -c "! env -i DATA_DEV=/dev/vda CRYPT_KEY_HEX=${KEY:0:64} '$DA' '$M' 2>&1 | grep -q ${KEY:0:64}"
+expect_fail "both CRYPT_KEY_HEX and CRYPT_KEY_BIN" "not both" env -i DATA_DEV=/dev/vda CRYPT_KEY_HEX=$KEY CRYPT_KEY_BIN=/dev/null "$DA" "$M"
+expect_fail "DATA_DEV with a blank (would add table words)" "DATA_DEV must be an absolute device path" env -i "DATA_DEV=/dev/vda 0 /dev/vdb" "$DA" "$M"
+head -c 64 /dev/zero >key.bin
+chmod 600 key.bin
+check "CRYPT_KEY_BIN of the right size: dry-run ok" exit_is 0 env -i DATA_DEV=/dev/vda CRYPT_KEY_BIN=key.bin "$DA" "$M"
+expect_fail "apply: DATA_DEV not a block device" "not a block device" env -i MODE=apply DATA_DEV=/dev/null CRYPT_KEY_BIN=key.bin "$DA" "$M"
+
+# ---- apply on this host: no device-mapper, so the activation itself fails
+blk=""
+for b in /dev/loop0 /dev/vda /dev/sda /dev/nvme0n1 /dev/zram0; do [ -b "$b" ] && blk=$b && break; done
+if [ -e /sys/class/misc/device-mapper ] || [ -e /dev/mapper/control ]; then
+	skip "apply without device-mapper" "this host has device-mapper (the QEMU e2e suite covers apply)"
+elif [ -z "$blk" ]; then
+	skip "apply without device-mapper" "no block device to name as DATA_DEV"
+else
+	apply_fails() { # bootstrap: exit 1 and a clear message; sealed+exit: fail action exit 1
+		env -i MODE=apply DATA_DEV=$blk DMTOOLS_PHASE="$1" DMTOOLS_FAIL_ACTION=exit "$DA" "$SAMPLES/verity-only/manifest.env" >a.out 2>a.err
+		rc=$?
+		cat a.err
+		[ "$rc" = 1 ] && grep -q '/dev/mapper/control' a.err && [ ! -e /dev/mapper/control ] || return 1
+		if [ "$1" = sealed ]; then grep -q 'fail action: exit' a.err; else ! grep -q 'fail action' a.err; fi
+	}
+	check "apply, bootstrap, no device-mapper: exit 1, nothing created" apply_fails bootstrap
+	check "apply, sealed, FAIL_ACTION=exit, no device-mapper: fail action exit 1" apply_fails sealed
+fi
+exit 0
