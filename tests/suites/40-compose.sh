@@ -24,7 +24,7 @@ cat >oracle.py <<'EOF'
 # Independent oracles for dm-compose outputs (python3-cryptography = OpenSSL).
 #   oracle.py decrypt SPEC KEYFILE SECTOR_SIZE LARGE(0|1) IN OUT [BYTES]
 #       dm-crypt decryption, sector by sector, of the first BYTES (default all) of IN
-#   oracle.py get MANIFEST EXPR      prints a manifest field (python expression on m)
+#   oracle.py get MANIFEST PATH      prints a manifest field, PATH like layers.0.verity.salt
 import hashlib, json, struct, sys
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -63,8 +63,9 @@ def decrypt(spec, keyf, ss, large, inf, outf, nbytes=None):
 if sys.argv[1] == "decrypt":
     decrypt(*sys.argv[2:])
 elif sys.argv[1] == "get":
-    m = json.load(open(sys.argv[2]))
-    v = eval(sys.argv[3], {"m": m})
+    v = json.load(open(sys.argv[2]))
+    for k in sys.argv[3].split("."):
+        v = v[int(k)] if isinstance(v, list) else v[k]
     print(str(v).lower() if isinstance(v, bool) else v)
 EOF
 PYO() { "$PY" "$WORK/oracle.py" "$@"; }
@@ -86,20 +87,21 @@ N=$(stat -c %s fs.img)
 
 STACKS="crypt-only verity-only verity-then-crypt crypt-then-verity integrity-only integrity-then-crypt crypt-then-integrity"
 keyopt() { case $1 in *crypt*) echo "--key-file xts.key" ;; esac; }
+keyargs() { KA=(); case $1 in *crypt*) KA=(--key-file xts.key) ;; esac; } # sets KA
 
 # veritysetup, two ways: superblock + root hash; and --no-superblock with every
 # parameter (salt, blocks, sizes, hash start) taken from the manifest.
 verity_oracle() { # MANIFEST LAYER DATAFILE HASHFILE
-	local m=$1 l=$2 v="m['layers'][$2]['verity']"
+	local m=$1 v=layers.$2.verity
 	local root off salt dbs hbs nb hsb alg
-	root=$(get "$m" "$v['root_hash']")
-	off=$(get "$m" "$v['hash_offset']")
-	salt=$(get "$m" "$v['salt']")
-	dbs=$(get "$m" "$v['data_block_size']")
-	hbs=$(get "$m" "$v['hash_block_size']")
-	nb=$(get "$m" "$v['data_blocks']")
-	hsb=$(get "$m" "$v['hash_start_block']")
-	alg=$(get "$m" "$v['hash_algorithm']")
+	root=$(get "$m" "$v.root_hash")
+	off=$(get "$m" "$v.hash_offset")
+	salt=$(get "$m" "$v.salt")
+	dbs=$(get "$m" "$v.data_block_size")
+	hbs=$(get "$m" "$v.hash_block_size")
+	nb=$(get "$m" "$v.data_blocks")
+	hsb=$(get "$m" "$v.hash_start_block")
+	alg=$(get "$m" "$v.hash_algorithm")
 	veritysetup verify "$3" "$4" "$root" --hash-offset="$off" &&
 		veritysetup verify --no-superblock --hash="$alg" --data-block-size="$dbs" --hash-block-size="$hbs" \
 			--data-blocks="$nb" --hash-offset=$((hsb * hbs)) --salt="$salt" "$3" "$4" "$root"
@@ -107,9 +109,9 @@ verity_oracle() { # MANIFEST LAYER DATAFILE HASHFILE
 
 # dm-crypt oracle: decrypt BYTES of data.img with OpenSSL, compare with EXPECT.
 crypt_oracle() { # MANIFEST LAYER KEY IN EXPECT [BYTES]
-	local c="m['layers'][$2]['crypt']"
-	PYO decrypt "$(get "$1" "$c['cipher']")" "$3" "$(get "$1" "$c['sector_size']")" \
-		"$([ "$(get "$1" "$c['iv_large_sectors']")" = true ] && echo 1 || echo 0)" "$4" "$WORK/dec.img" ${6:-} &&
+	local c=layers.$2.crypt
+	PYO decrypt "$(get "$1" "$c.cipher")" "$3" "$(get "$1" "$c.sector_size")" \
+		"$([ "$(get "$1" "$c.iv_large_sectors")" = true ] && echo 1 || echo 0)" "$4" "$WORK/dec.img" ${6:-} &&
 		cmp "$WORK/dec.img" "$5"
 }
 
@@ -118,20 +120,20 @@ prefix_eq() { # FILE BYTES EXPECT
 }
 
 integrity_oracle() { # MANIFEST LAYER IMAGE
-	local g="m['layers'][$2]['integrity']" d
+	local g=layers.$2.integrity d
 	d=$(integritysetup dump "$3") || return 1
 	echo "$d"
-	echo "$d" | grep -q "^integrity_tag_size $(get "$1" "$g['tag_size']")\$" &&
-		echo "$d" | grep -q "^provided_data_sectors $(get "$1" "$g['provided_data_sectors']")\$" &&
-		echo "$d" | grep -q "^sector_size $(get "$1" "$g['block_size']")\$" &&
-		echo "$d" | grep -q "^journal_sections $(get "$1" "$g['journal_sections']")\$"
+	echo "$d" | grep -q "^integrity_tag_size $(get "$1" "$g.tag_size")\$" &&
+		echo "$d" | grep -q "^provided_data_sectors $(get "$1" "$g.provided_data_sectors")\$" &&
+		echo "$d" | grep -q "^sector_size $(get "$1" "$g.block_size")\$" &&
+		echo "$d" | grep -q "^journal_sections $(get "$1" "$g.journal_sections")\$"
 }
 
 build() { # OUTDIR STACK [opts...]
 	local o=$1 s=$2
 	shift 2
-	# shellcheck disable=SC2046
-	"$DC" build --in fs.img --outdir "$o" --stack "$s" $(keyopt "$s") "$@"
+	keyargs "$s"
+	"$DC" build --in fs.img --outdir "$o" --stack "$s" "${KA[@]}" "$@"
 }
 
 # --- every stack, default layout ------------------------------------------------
@@ -140,7 +142,8 @@ for s in $STACKS; do
 	m=$o/manifest.json
 	check "$s: build" build "$o" "$s"
 	[ -f "$m" ] || continue
-	check "$s: dm-compose verify (with key, --in)" "$DC" verify "$m" $(keyopt "$s") --in fs.img
+	keyargs "$s"
+	check "$s: dm-compose verify (with key, --in)" "$DC" verify "$m" "${KA[@]}" --in fs.img
 	check "$s: env round trip (dm-compose env = manifest.env)" \
 		sh -c "'$DC' env '$m' '$WORK/env.$s' && cmp '$WORK/env.$s' '$o/manifest.env'"
 	check "$s: strict env reader accepts it" "$DC" check-env "$o/manifest.env" "$m"
@@ -184,13 +187,15 @@ for s in verity-only verity-then-crypt; do
 	check "$s --hash-on-meta: build" build "$o" "$s" --hash-on-meta
 	check "$s --hash-on-meta: veritysetup verify data.img + verity.hash.img" \
 		verity_oracle "$o/manifest.json" 0 "$o/data.img" "$o/verity.hash.img"
-	check "$s --hash-on-meta: dm-compose verify" "$DC" verify "$o/manifest.json" $(keyopt "$s")
+	keyargs "$s"
+	check "$s --hash-on-meta: dm-compose verify" "$DC" verify "$o/manifest.json" "${KA[@]}"
 done
 for s in integrity-only integrity-then-crypt crypt-then-integrity; do
 	o=il-$s
 	check "$s --integrity-layout interleaved: build" build "$o" "$s" --integrity-layout interleaved
 	check "$s interleaved: single device, no meta image" sh -c "[ ! -e '$o/integrity.meta.img' ] && grep -q \"DMTOOLS_NEEDS_META='0'\" '$o/manifest.env'"
-	check "$s interleaved: dm-compose verify" "$DC" verify "$o/manifest.json" $(keyopt "$s") --in fs.img
+	keyargs "$s"
+	check "$s interleaved: dm-compose verify" "$DC" verify "$o/manifest.json" "${KA[@]}" --in fs.img
 done
 check "integrity-only interleaved: integritysetup dump data.img" integrity_oracle il-integrity-only/manifest.json 0 il-integrity-only/data.img
 check "crypt-then-integrity interleaved: integritysetup dump of the decrypted device" \
