@@ -103,6 +103,7 @@ func cleanupAll() {
 	for _, f := range files {
 		f.Abort()
 	}
+	releaseLocks() // LockDir locks (lock.go)
 }
 
 // watchSignals removes pending temporary files on SIGINT/SIGTERM and exits 1

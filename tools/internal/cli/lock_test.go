@@ -1,0 +1,160 @@
+//go:build unix
+
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestLockDirExclusive(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := LockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LockName)); err != nil {
+		t.Fatalf("lock file: %v", err)
+	}
+	_, err = LockDir(dir)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second LockDir: %v, want ErrLocked", err)
+	}
+	if want := "outdir " + dir + " is in use by another build"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+	unlock()
+	unlock() // idempotent
+	if _, err := os.Stat(filepath.Join(dir, LockName)); !os.IsNotExist(err) {
+		t.Fatalf("lock file left after unlock: %v", err)
+	}
+	unlock2, err := LockDir(dir)
+	if err != nil {
+		t.Fatalf("LockDir after unlock: %v", err)
+	}
+	unlock2()
+}
+
+func TestLockDirErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(dir, "missing"), file} {
+		_, err := LockDir(d)
+		if err == nil || errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "lock outdir "+d) {
+			t.Errorf("LockDir(%s): %v", d, err)
+		}
+	}
+}
+
+func TestLockDirReleasedOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	var stderr strings.Builder
+	code := run("prog", func([]string) error {
+		if _, err := LockDir(dir); err != nil {
+			return err
+		}
+		return errors.New("failed while holding the lock")
+	}, nil, &stderr)
+	if code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LockName)); !os.IsNotExist(err) {
+		t.Fatalf("lock file left after a failure: %v", err)
+	}
+	unlock, err := LockDir(dir)
+	if err != nil {
+		t.Fatalf("lock not released by the failure: %v", err)
+	}
+	unlock()
+}
+
+// Many goroutines race to lock, unlock (which removes the file) and relock:
+// never two holders at once, even when one locks an orphaned inode.
+func TestLockDirMutualExclusion(t *testing.T) {
+	dir := t.TempDir()
+	var holders, maxHolders, wins atomic.Int32
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				unlock, err := LockDir(dir)
+				if err != nil {
+					if !errors.Is(err, ErrLocked) {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				n := holders.Add(1)
+				for m := maxHolders.Load(); n > m && !maxHolders.CompareAndSwap(m, n); m = maxHolders.Load() {
+				}
+				wins.Add(1)
+				time.Sleep(50 * time.Microsecond)
+				holders.Add(-1)
+				unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if maxHolders.Load() != 1 || wins.Load() == 0 {
+		t.Fatalf("max simultaneous holders %d (want 1), %d acquisitions", maxHolders.Load(), wins.Load())
+	}
+}
+
+// TestLockDirHelper holds a lock in a child process (see TestLockDirAcrossProcesses).
+func TestLockDirHelper(t *testing.T) {
+	dir := os.Getenv("RULES_DM_LOCK_HELPER_DIR")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	if _, err := LockDir(dir); err != nil {
+		os.Stdout.WriteString("error " + err.Error() + "\n")
+		os.Exit(3)
+	}
+	os.Stdout.WriteString("locked\n")
+	time.Sleep(time.Minute) // killed by the parent
+	os.Exit(0)
+}
+
+func TestLockDirAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockDirHelper$")
+	cmd.Env = append(os.Environ(), "RULES_DM_LOCK_HELPER_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "locked\n" {
+		t.Fatalf("helper: %q", line)
+	}
+	if _, err := LockDir(dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("LockDir while another process holds it: %v", err)
+	}
+	// A killed holder leaves (at most) the file, never the lock.
+	cmd.Process.Kill()
+	cmd.Wait()
+	unlock, err := LockDir(dir)
+	if err != nil {
+		t.Fatalf("LockDir after the holder died: %v", err)
+	}
+	unlock()
+}
