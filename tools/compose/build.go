@@ -150,6 +150,9 @@ func (b *builder) run() error {
 	N := b.size
 	switch b.Stack {
 	case manifest.StackCryptOnly:
+		if b.aead != nil {
+			return b.aeadCryptOnly()
+		}
 		if err := b.encrypt(b.data, b.in, N); err != nil {
 			return err
 		}
@@ -201,6 +204,40 @@ func (b *builder) run() error {
 	default:
 		return fmt.Errorf("stack %s is not supported", b.Stack)
 	}
+	return nil
+}
+
+// aeadCryptOnly builds the aead profile: authenticated dm-crypt
+// (integrity:<tag>:aead) over dm-integrity in hash-none mode whose separate
+// metadata image holds the per-sector [auth tag | IV] entries
+// (aead-offline.md).
+func (b *builder) aeadCryptOnly() error {
+	N := b.size
+	a := b.aead
+	if err := b.createMeta(IntegrityMeta); err != nil {
+		return err
+	}
+	tags, err := b.create(".aead-tags")
+	if err != nil {
+		return err
+	}
+	defer tags.Abort()
+	if err := crypt.EncryptAEAD(b.data, tags, b.in, N, a); err != nil {
+		return fmt.Errorf("encrypt: %w", err)
+	}
+	nTags := N / int64(a.SectorSize()) * int64(a.TagSize())
+	ip := integrity.Params{Hash: integrity.HashNone, TagSize: a.TagSize(), BlockSize: a.SectorSize(),
+		Layout: integrity.LayoutSeparate, Mode: 'J', Tags: io.NewSectionReader(tags.File, 0, nTags)}
+	r, err := integrity.FormatSeparate(nil, N, b.meta, ip)
+	if err != nil {
+		return fmt.Errorf("integrity: %w", err)
+	}
+	b.addIntegrity(r, "@DATA@")
+	sectors := N / 512
+	b.layers = append(b.layers, manifest.Layer{Target: manifest.TargetCrypt, Sectors: sectors,
+		Table: crypt.Table(a.Spec(), "@KEY@", 0, "@LOWER@", 0, uint64(sectors), a.SectorSize(), false, a.IntegrityArg()),
+		Crypt: &manifest.Crypt{Cipher: a.Spec(), KeySize: a.KeySize(), KeyDesc: manifest.KeyDesc(b.Name),
+			SectorSize: a.SectorSize(), Integrity: a.IntegrityArg()}})
 	return nil
 }
 

@@ -10,6 +10,10 @@
 //     plaintext-derived and must stay under the encryption).
 //   - integrity: crc32c, mode J, separate layout (tags on
 //     integrity.meta.img), fix_hmac with a derived salt.
+//   - profile aead (crypt-only): dm-integrity in hash-none mode on DATA_DEV
+//     with the [auth tag | IV] entries on integrity.meta.img, then dm-crypt
+//     capi:gcm(aes)-random (or authenc(hmac(sha256),xts(aes))) with
+//     integrity:<tag>:aead on it.
 //   - crypt: aes-xts-plain64; sector size 4096 when the image allows it
 //     (size a multiple of 4096 and, for ext4, a block size of 4096), else 512.
 //   - block sizes of verity/integrity follow the same rule (a mapped device
@@ -23,7 +27,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -130,6 +133,7 @@ type plan struct {
 	vp      verity.Params
 	ip      integrity.Params
 	cipher  *crypt.Cipher
+	aead    *crypt.AEAD
 	notes   []string
 }
 
@@ -166,8 +170,8 @@ func (p *plan) check() error {
 	if err := cli.OneOf("profile", o.Profile, manifest.Profiles...); err != nil {
 		return err
 	}
-	if o.Profile == manifest.ProfileAEAD {
-		return errors.New("--profile aead is not yet supported by dm-compose (needs the AEAD helpers of tools/crypt)")
+	if o.Profile == manifest.ProfileAEAD && o.Stack != manifest.StackCryptOnly {
+		return usagef("--profile aead is offered for --stack crypt-only (authenticated dm-crypt over a dm-integrity device in hash-none mode, which already authenticates every sector); use plain-crypt for %s", o.Stack)
 	}
 	if o.Name == "" {
 		o.Name = "dmroot"
@@ -247,10 +251,21 @@ func (p *plan) check() error {
 
 func (p *plan) checkCrypt() error {
 	o := &p.Options
+	aead := o.Profile == manifest.ProfileAEAD
 	if o.Cipher == "" {
 		o.Cipher = "aes-xts-plain64"
+		if aead {
+			o.Cipher = crypt.AEADGCM
+		}
 	}
-	if _, err := crypt.ParseCipher(o.Cipher); err != nil {
+	if aead {
+		if _, err := crypt.AEADKeySizes(o.Cipher); err != nil {
+			return usagef("--cipher %q: unsupported with --profile aead (want %s or %s)", o.Cipher, crypt.AEADGCM, crypt.AEADAuthencXTS)
+		}
+		if o.IVLargeSectors {
+			return usagef("--iv-large-sectors does not apply to --profile aead")
+		}
+	} else if _, err := crypt.ParseCipher(o.Cipher); err != nil {
 		return usagef("--cipher %q: unsupported (want one of: %s)", o.Cipher, strings.Join(crypt.Supported, ", "))
 	}
 	// the size the crypt layer covers
@@ -268,7 +283,11 @@ func (p *plan) checkCrypt() error {
 			p.note("crypt sector size 512 (%s)", why)
 		}
 	} else {
-		if err := cli.OneOf("--sector-size", fmt.Sprint(o.SectorSize), "512", "1024", "2048", "4096"); err != nil {
+		allowed := []string{"512", "1024", "2048", "4096"}
+		if aead {
+			allowed = []string{"512", "4096"} // = the dm-integrity block size
+		}
+		if err := cli.OneOf("--sector-size", fmt.Sprint(o.SectorSize), allowed...); err != nil {
 			return err
 		}
 		if p.size%int64(o.SectorSize) != 0 {
@@ -279,12 +298,23 @@ func (p *plan) checkCrypt() error {
 		}
 	}
 	sizes, _ := crypt.KeySizes(o.Cipher)
+	if aead {
+		sizes, _ = crypt.AEADKeySizes(o.Cipher)
+	}
 	ok := false
 	for _, s := range sizes {
 		ok = ok || s == len(o.Key)
 	}
 	if !ok {
 		return usagef("key is %d bytes; %s takes %s bytes", len(o.Key), o.Cipher, joinInts(sizes))
+	}
+	if aead {
+		a, err := crypt.NewAEAD(o.Cipher, o.Key, o.SectorSize)
+		if err != nil {
+			return usagef("crypt: %v", err)
+		}
+		p.aead = a
+		return nil
 	}
 	c, err := crypt.New(crypt.Spec{Cipher: o.Cipher, Key: o.Key, SectorSize: o.SectorSize, IVLargeSectors: o.IVLargeSectors})
 	if err != nil {

@@ -53,6 +53,13 @@ func TestAllStacks(t *testing.T) {
 		if strings.HasPrefix(st, "verity") {
 			vs = append(vs, variant{"hash-on-meta", func(o *Options) { o.HashOnMeta = true }})
 		}
+		if st == manifest.StackCryptOnly {
+			vs = append(vs, variant{"aead-gcm", func(o *Options) { o.Profile = "aead"; o.Key = key64[:32] }},
+				variant{"aead-authenc", func(o *Options) {
+					o.Profile, o.Key, o.Cipher = "aead", bytes.Repeat([]byte{7}, 96), "capi:authenc(hmac(sha256),xts(aes))-random"
+				}},
+				variant{"aead-512", func(o *Options) { o.Profile = "aead"; o.Key = key64[:16]; o.SectorSize = 512 }})
+		}
 		if strings.Contains(st, "integrity") {
 			vs = append(vs, variant{"interleaved", func(o *Options) { o.IntegrityLayout = "interleaved" }},
 				variant{"sha256-512", func(o *Options) { o.IntegrityHash = "sha256"; o.IntegrityBlockSize = 512 }})
@@ -86,7 +93,7 @@ func TestAllStacks(t *testing.T) {
 			if err := Verify(filepath.Join(o.OutDir, ManifestJSON), o.Key, in, io.Discard); err != nil {
 				t.Fatalf("%s/%s: verify: %v", st, v.name, err)
 			}
-			if len(m.Layers) != len(stackLayers[st]) {
+			if len(m.Layers) != len(stackLayers[st]) && o.Profile != "aead" {
 				t.Fatalf("%s: %d layers", st, len(m.Layers))
 			}
 			// reproducible
@@ -126,7 +133,9 @@ func TestRefusals(t *testing.T) {
 		{"key for keyless", func(o *Options) { o.Key = key64 }, "no crypt layer", true},
 		{"wrong key size", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64[:20] }, "key is 20 bytes", true},
 		{"unknown stack", func(o *Options) { o.Stack = "x" }, "unknown stack", true},
-		{"aead", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64; o.Profile = "aead" }, "not yet supported", false},
+		{"aead key", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64; o.Profile = "aead" }, "key is 64 bytes", true},
+		{"aead stack", func(o *Options) { o.Stack = "verity-then-crypt"; o.Key = key64[:32]; o.Profile = "aead" }, "offered for --stack crypt-only", true},
+		{"aead sector", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64[:32]; o.Profile = "aead"; o.SectorSize = 1024 }, "sector-size", true},
 		{"cipher", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64; o.Cipher = "aes-ecb" }, "unsupported", true},
 		{"odd size verity", func(o *Options) { o.In = odd }, "multiple of the verity data block size", false},
 		{"hash-on-meta ctv", func(o *Options) { o.Stack = "crypt-then-verity"; o.Key = key64; o.HashOnMeta = true }, "unencrypted", true},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rules-dm/rules_dm/tools/crypt"
 	"github.com/rules-dm/rules_dm/tools/integrity"
@@ -69,6 +70,51 @@ func (d *decryptView) ReadAt(p []byte, off int64) (int, error) {
 			return n, err
 		}
 		d.c.DecryptSectors(buf, buf, uint64(first))
+		k := copy(p[n:], buf[off-start:])
+		n += k
+		off += int64(k)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// aeadView verifies and decrypts an authenticated crypt mapping on the fly;
+// tags holds the [auth tag | IV] entries, one per sector, contiguous.
+type aeadView struct {
+	lower, tags io.ReaderAt
+	a           *crypt.AEAD
+	size        int64
+}
+
+func (d *aeadView) ReadAt(p []byte, off int64) (int, error) {
+	if off >= d.size {
+		return 0, io.EOF
+	}
+	ss, ts := int64(d.a.SectorSize()), int64(d.a.TagSize())
+	n := 0
+	for n < len(p) && off < d.size {
+		first := off / ss
+		start := first * ss
+		end := roundUp(off+int64(len(p)-n), ss)
+		if end > d.size {
+			end = d.size
+		}
+		if end-start > 1<<20 {
+			end = start + 1<<20
+		}
+		buf := make([]byte, end-start)
+		tg := make([]byte, (end-start)/ss*ts)
+		if _, err := d.lower.ReadAt(buf, start); err != nil {
+			return n, err
+		}
+		if _, err := d.tags.ReadAt(tg, first*ts); err != nil {
+			return n, fmt.Errorf("read tags: %w", err)
+		}
+		if err := d.a.OpenSectors(buf, buf, tg, uint64(first)); err != nil {
+			return n, err
+		}
 		k := copy(p[n:], buf[off-start:])
 		n += k
 		off += int64(k)
@@ -164,23 +210,37 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 		meta = view{f, sizes[manifest.RoleMeta]}
 	}
 	cur := view{files[manifest.RoleData], sizes[manifest.RoleData]}
+	var below *integrity.Report // the integrity layer right under the current one
 	for _, l := range m.Layers {
+		var rep *integrity.Report
 		switch l.Target {
 		case manifest.TargetCrypt:
 			if len(key) == 0 {
 				fmt.Fprintf(out, "skip layer %d (crypt) and above: no key given\n", l.Index)
 				return nil
 			}
-			c, err := crypt.New(crypt.Spec{Cipher: l.Crypt.Cipher, Key: key, SectorSize: l.Crypt.SectorSize,
-				IVOffset: uint64(l.Crypt.IVOffset), IVLargeSectors: l.Crypt.IVLargeSectors})
-			if err != nil {
-				return fmt.Errorf("layer %d (crypt): %w", l.Index, err)
-			}
 			size := l.Sectors * 512
 			if size > cur.size {
 				return fmt.Errorf("layer %d (crypt): %d bytes but the device below has %d", l.Index, size, cur.size)
 			}
-			cur = view{&decryptView{cur.r, c, size}, size}
+			if strings.HasSuffix(l.Crypt.Integrity, ":aead") {
+				a, err := crypt.NewAEAD(l.Crypt.Cipher, key, l.Crypt.SectorSize)
+				if err != nil {
+					return fmt.Errorf("layer %d (crypt): %w", l.Index, err)
+				}
+				if below == nil || below.Layout != integrity.LayoutSeparate || below.TagSize != a.TagSize() {
+					return fmt.Errorf("layer %d (crypt): an aead crypt layer needs a separate-layout integrity layer with %d-byte tags right below it", l.Index, a.TagSize())
+				}
+				tags := io.NewSectionReader(meta.r, int64(below.InitialSectors)*512, size/int64(a.SectorSize())*int64(a.TagSize()))
+				cur = view{&aeadView{cur.r, tags, a, size}, size}
+			} else {
+				c, err := crypt.New(crypt.Spec{Cipher: l.Crypt.Cipher, Key: key, SectorSize: l.Crypt.SectorSize,
+					IVOffset: uint64(l.Crypt.IVOffset), IVLargeSectors: l.Crypt.IVLargeSectors})
+				if err != nil {
+					return fmt.Errorf("layer %d (crypt): %w", l.Index, err)
+				}
+				cur = view{&decryptView{cur.r, c, size}, size}
+			}
 			fmt.Fprintf(out, "ok   layer %d (crypt %s): decrypting with the given key\n", l.Index, l.Name)
 		case manifest.TargetVerity:
 			v := l.Verity
@@ -208,7 +268,6 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 		case manifest.TargetIntegrity:
 			g := l.Integrity
 			vp := integrity.VerifyParams{Hash: g.Hash, Mode: g.Mode[0]}
-			var rep *integrity.Report
 			if g.Layout == "separate" {
 				rep, err = integrity.VerifySeparate(cur.r, cur.size, meta.r, meta.size, vp)
 			} else {
@@ -227,8 +286,13 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 				cur = view{&interleavedView{dev: cur.r, initial: int64(rep.InitialSectors), ileave: int64(rep.InterleaveSectors),
 					metaRun: int64(rep.MetadataRunSectors), logical: size}, size}
 			}
-			fmt.Fprintf(out, "ok   layer %d (integrity %s): %d block tags match\n", l.Index, l.Name, rep.Blocks)
+			if g.Hash == integrity.HashNone {
+				fmt.Fprintf(out, "ok   layer %d (integrity %s): superblock and journal (tags belong to the crypt layer above)\n", l.Index, l.Name)
+			} else {
+				fmt.Fprintf(out, "ok   layer %d (integrity %s): %d block tags match\n", l.Index, l.Name, rep.Blocks)
+			}
 		}
+		below = rep
 	}
 	if cur.size < m.Input.Size {
 		return fmt.Errorf("top device has %d bytes, less than the input's %d", cur.size, m.Input.Size)
