@@ -61,7 +61,7 @@ ENV_OPTS=${DMTOOLS_MOUNT_OPTS:-}
 
 NL='
 '
-MF=""     # validated "KEY=value" lines
+MF=$NL   # validated "KEY=value" lines, each after a newline
 MF_KEYS=" " # known keys seen, for duplicate detection
 
 known_key() {
@@ -115,16 +115,20 @@ while IFS= read -r mf_line || [ -n "$mf_line" ]; do
 	MF_KEYS="$MF_KEYS$mf_k "
 	MF="$MF$mf_k=$mf_v$NL"
 done <"$MF_PATH"
-[ -n "$MF" ] || reject "manifest $MF_PATH: no KEY='value' lines"
+[ "$MF" != "$NL" ] || reject "manifest $MF_PATH: no KEY='value' lines"
 
-# mf KEY: the value of KEY ("" when absent). mf_has KEY: present?
+# mf KEY: sets V to the value of KEY ("" when absent), without a fork (every $(...) is
+# a fork: slow on small boards and under emulation). mf_has KEY: present?
 mf() {
-	printf '%s' "$MF" | while IFS= read -r _l; do
-		case $_l in "$1="*) printf '%s' "${_l#*=}" && break ;; esac
-	done
+	V=""
+	case $MF in *"$NL$1="*)
+		V=${MF#*"$NL$1="}
+		V=${V%%"$NL"*}
+		;;
+	esac
 }
 mf_has() { case $MF_KEYS in *" $1 "*) return 0 ;; esac; return 1; }
-mf_req() { # mf_req KEY: value, or reject when missing
+mf_req() { # mf_req KEY: V=value, or reject when missing
 	mf_has "$1" || reject "manifest: missing $1"
 	mf "$1"
 }
@@ -136,13 +140,18 @@ is_name() {
 
 # ---------------------------------------------------------------- semantic checks
 
-SV=$(mf_req DMTOOLS_SCHEMA_VERSION) || exit 1
+mf_req DMTOOLS_SCHEMA_VERSION
+SV=$V
 [ "$SV" = 1 ] || reject "manifest: unsupported DMTOOLS_SCHEMA_VERSION '$SV'"
-STACK=$(mf_req DMTOOLS_STACK) || exit 1
-NLAYERS=$(mf_req DMTOOLS_LAYERS) || exit 1
+mf_req DMTOOLS_STACK
+STACK=$V
+mf_req DMTOOLS_LAYERS
+NLAYERS=$V
 case $NLAYERS in [1-8]) ;; *) reject "manifest: DMTOOLS_LAYERS must be 1..8" ;; esac
-TOP=$(mf_req DMTOOLS_TOP) || exit 1
-NEEDS_META=$(mf_req DMTOOLS_NEEDS_META) || exit 1
+mf_req DMTOOLS_TOP
+TOP=$V
+mf_req DMTOOLS_NEEDS_META
+NEEDS_META=$V
 case $NEEDS_META in 0 | 1) ;; *) reject "manifest: DMTOOLS_NEEDS_META must be 0 or 1" ;; esac
 
 # Keys of layers beyond DMTOOLS_LAYERS are an error.
@@ -157,10 +166,14 @@ done
 
 i=0
 while [ $i -lt "$NLAYERS" ]; do
-	t=$(mf_req "DMTOOLS_L${i}_TARGET") || exit 1
-	n=$(mf_req "DMTOOLS_L${i}_NAME") || exit 1
-	s=$(mf_req "DMTOOLS_L${i}_SECTORS") || exit 1
-	tb=$(mf_req "DMTOOLS_L${i}_TABLE") || exit 1
+	mf_req "DMTOOLS_L${i}_TARGET"
+	t=$V
+	mf_req "DMTOOLS_L${i}_NAME"
+	n=$V
+	mf_req "DMTOOLS_L${i}_SECTORS"
+	s=$V
+	mf_req "DMTOOLS_L${i}_TABLE"
+	tb=$V
 	is_name "$n" || reject "manifest: DMTOOLS_L${i}_NAME is not a valid mapping name"
 	is_num "$s" || reject "manifest: DMTOOLS_L${i}_SECTORS is not a number"
 	case $tb in
@@ -169,9 +182,11 @@ while [ $i -lt "$NLAYERS" ]; do
 	esac
 	case $t in
 	crypt)
-		ks=$(mf_req "DMTOOLS_L${i}_CRYPT_KEY_SIZE") || exit 1
+		mf_req "DMTOOLS_L${i}_CRYPT_KEY_SIZE"
+		ks=$V
 		{ is_num "$ks" && [ "$ks" -gt 0 ]; } || reject "manifest: DMTOOLS_L${i}_CRYPT_KEY_SIZE is not a positive number"
-		kd=$(mf_req "DMTOOLS_L${i}_CRYPT_KEY_DESC") || exit 1
+		mf_req "DMTOOLS_L${i}_CRYPT_KEY_DESC"
+		kd=$V
 		case $kd in *:*) ;; *) reject "manifest: DMTOOLS_L${i}_CRYPT_KEY_DESC needs a 'prefix:' (logon keys)" ;; esac
 		case $kd in *[!A-Za-z0-9_.:+-]*) reject "manifest: DMTOOLS_L${i}_CRYPT_KEY_DESC holds a forbidden character" ;; esac
 		for k in VERITY_OPTS VERITY_ROOT_HASH INTEGRITY_KEY_SIZE; do
@@ -186,7 +201,8 @@ while [ $i -lt "$NLAYERS" ]; do
 		;;
 	integrity)
 		if mf_has "DMTOOLS_L${i}_INTEGRITY_KEY_SIZE"; then
-			ks=$(mf "DMTOOLS_L${i}_INTEGRITY_KEY_SIZE")
+			mf "DMTOOLS_L${i}_INTEGRITY_KEY_SIZE"
+			ks=$V
 			{ is_num "$ks" && [ "$ks" -gt 0 ]; } || reject "manifest: DMTOOLS_L${i}_INTEGRITY_KEY_SIZE is not a positive number"
 		fi
 		for k in VERITY_OPTS VERITY_ROOT_HASH CRYPT_KEY_SIZE CRYPT_KEY_DESC; do
@@ -197,7 +213,8 @@ while [ $i -lt "$NLAYERS" ]; do
 	esac
 	i=$((i + 1))
 done
-TOP_NAME=$(mf "DMTOOLS_L$((NLAYERS - 1))_NAME")
+mf "DMTOOLS_L$((NLAYERS - 1))_NAME"
+TOP_NAME=$V
 [ "$TOP" = "$TOP_NAME" ] || reject "manifest: DMTOOLS_TOP is not the name of the top layer"
 
 # ---------------------------------------------------------------- environment checks
@@ -266,9 +283,11 @@ fi
 
 i=0
 while [ $i -lt "$NLAYERS" ]; do
-	case $(mf "DMTOOLS_L${i}_TARGET") in
+	mf "DMTOOLS_L${i}_TARGET"
+	case $V in
 	crypt)
-		ks=$(mf "DMTOOLS_L${i}_CRYPT_KEY_SIZE")
+		mf "DMTOOLS_L${i}_CRYPT_KEY_SIZE"
+		ks=$V
 		if [ -z "$KEY_LEN" ]; then
 			[ "$MODE" = apply ] && reject "layer $i (crypt) needs CRYPT_KEY_HEX or CRYPT_KEY_BIN"
 		elif [ "$KEY_LEN" != "$ks" ]; then
@@ -277,7 +296,8 @@ while [ $i -lt "$NLAYERS" ]; do
 		;;
 	integrity)
 		if mf_has "DMTOOLS_L${i}_INTEGRITY_KEY_SIZE"; then
-			ks=$(mf "DMTOOLS_L${i}_INTEGRITY_KEY_SIZE")
+			mf "DMTOOLS_L${i}_INTEGRITY_KEY_SIZE"
+			ks=$V
 			if [ -z "$IKEY_HEX" ]; then
 				[ "$MODE" = apply ] && reject "layer $i (hmac integrity) needs INTEGRITY_KEY_HEX or INTEGRITY_KEY_BIN"
 			elif [ $((${#IKEY_HEX} / 2)) != "$ks" ] || [ $((${#IKEY_HEX} % 2)) != 0 ]; then
@@ -290,10 +310,13 @@ while [ $i -lt "$NLAYERS" ]; do
 done
 
 # Mount settings: environment > manifest > defaults.
-FSTYPE=${ENV_FSTYPE:-$(mf DMTOOLS_MOUNT_FSTYPE)}
-NEWROOT=${ENV_NEWROOT:-$(mf DMTOOLS_NEWROOT)}
+mf DMTOOLS_MOUNT_FSTYPE
+FSTYPE=${ENV_FSTYPE:-$V}
+mf DMTOOLS_NEWROOT
+NEWROOT=${ENV_NEWROOT:-$V}
 NEWROOT=${NEWROOT:-/newroot}
-OPTS=${ENV_OPTS:-$(mf DMTOOLS_MOUNT_OPTS)}
+mf DMTOOLS_MOUNT_OPTS
+OPTS=${ENV_OPTS:-$V}
 if [ -z "$OPTS" ] && [ "$PHASE" = sealed ]; then
 	case $FSTYPE in ext4) OPTS=ro,errors=panic ;; *) OPTS=ro ;; esac
 fi
@@ -312,61 +335,72 @@ fi
 
 # ---------------------------------------------------------------- tables
 
-# replace_all STRING FROM TO
-replace_all() {
-	_s=$1
+# subst FROM TO: replaces every FROM in $T by TO (no fork).
+subst() {
+	_s=$T
 	_o=""
 	while :; do
 		case $_s in
-		*"$2"*)
-			_o=$_o${_s%%"$2"*}$3
-			_s=${_s#*"$2"}
+		*"$1"*)
+			_o=$_o${_s%%"$1"*}$2
+			_s=${_s#*"$1"}
 			;;
 		*) break ;;
 		esac
 	done
-	printf '%s' "$_o$_s"
+	T=$_o$_s
 }
 
-# table_for I SHOWKEY: the substituted table of layer I; SHOWKEY=0 masks key material.
+# table_for I SHOWKEY: sets T to the substituted table of layer I; SHOWKEY=0 masks keys.
 table_for() {
-	_t=$(mf "DMTOOLS_L${1}_TABLE")
-	_t=$(replace_all "$_t" @DATA@ "$DATA")
-	_t=$(replace_all "$_t" @META@ "$META")
+	mf "DMTOOLS_L${1}_TARGET"
+	_tgt=$V
+	mf "DMTOOLS_L${1}_TABLE"
+	T=$V
+	subst @DATA@ "$DATA"
+	subst @META@ "$META"
 	if [ "$1" -gt 0 ]; then
-		_t=$(replace_all "$_t" @LOWER@ "/dev/mapper/$(mf "DMTOOLS_L$(($1 - 1))_NAME")")
+		mf "DMTOOLS_L$(($1 - 1))_NAME"
+		subst @LOWER@ "/dev/mapper/$V"
 	fi
-	if [ "$(mf "DMTOOLS_L${1}_TARGET")" = crypt ]; then
+	if [ "$_tgt" = crypt ]; then
 		if [ "$USE_KEYRING" = 1 ]; then
-			_t=$(replace_all "$_t" @KEY@ ":$(mf "DMTOOLS_L${1}_CRYPT_KEY_SIZE"):logon:$(mf "DMTOOLS_L${1}_CRYPT_KEY_DESC")")
+			mf "DMTOOLS_L${1}_CRYPT_KEY_SIZE"
+			_ks=$V
+			mf "DMTOOLS_L${1}_CRYPT_KEY_DESC"
+			subst @KEY@ ":$_ks:logon:$V"
 		elif [ "$2" = 1 ]; then
-			_t=$(replace_all "$_t" @KEY@ "$(key_hex)")
+			subst @KEY@ "$(key_hex)"
 		else
-			_t=$(replace_all "$_t" @KEY@ '<key>')
+			subst @KEY@ '<key>'
 		fi
 	fi
 	if [ "$2" = 1 ] && [ -n "$IKEY_HEX" ]; then
-		_t=$(replace_all "$_t" @IKEY@ "$IKEY_HEX")
+		subst @IKEY@ "$IKEY_HEX"
 	else
-		_t=$(replace_all "$_t" @IKEY@ '<key>')
+		subst @IKEY@ '<key>'
 	fi
-	if [ "$(mf "DMTOOLS_L${1}_TARGET")" = verity ]; then
+	if [ "$_tgt" = verity ]; then
+		_tt=$T
+		mf "DMTOOLS_L${1}_VERITY_OPTS"
+		T=$V
+		subst @DATA@ "$DATA"
+		subst @META@ "$META"
 		_w=""
 		_c=0
-		for _x in $(mf "DMTOOLS_L${1}_VERITY_OPTS") $CORRUPTION; do
-			_x=$(replace_all "$_x" @DATA@ "$DATA")
-			_x=$(replace_all "$_x" @META@ "$META")
+		for _x in $T $CORRUPTION; do
 			_w="$_w $_x"
 			_c=$((_c + 1))
 		done
-		[ $_c -gt 0 ] && _t="$_t $_c$_w"
+		[ $_c -gt 0 ] && _tt="$_tt $_c$_w"
+		T=$_tt
 	fi
-	case $_t in *@DATA@* | *@META@* | *@LOWER@* | *@KEY@* | *@IKEY@*)
+	case $T in *@DATA@* | *@META@* | *@LOWER@* | *@KEY@* | *@IKEY@*)
 		say "layer $1: unresolved placeholder in the table"
 		return 1
 		;;
 	esac
-	printf '%s' "$_t"
+	return 0
 }
 
 key_hex() {
@@ -397,7 +431,8 @@ key_bytes() {
 RO_FROM=$NLAYERS
 i=0
 while [ $i -lt "$NLAYERS" ]; do
-	if [ "$(mf "DMTOOLS_L${i}_TARGET")" = verity ]; then RO_FROM=$i && break; fi
+	mf "DMTOOLS_L${i}_TARGET"
+	if [ "$V" = verity ]; then RO_FROM=$i && break; fi
 	i=$((i + 1))
 done
 readonly_for() {
@@ -407,7 +442,7 @@ readonly_for() {
 # Validate every table now (unresolved placeholders), before anything runs.
 i=0
 while [ $i -lt "$NLAYERS" ]; do
-	table_for $i 0 >/dev/null || exit 1
+	table_for $i 0 || exit 1
 	i=$((i + 1))
 done
 
@@ -428,8 +463,10 @@ if [ "$MODE" = dry-run ]; then
 	loaded=" "
 	i=0
 	while [ $i -lt "$NLAYERS" ]; do
-		if [ "$(mf "DMTOOLS_L${i}_TARGET")" = crypt ] && [ "$USE_KEYRING" = 1 ]; then
-			kd=$(mf "DMTOOLS_L${i}_CRYPT_KEY_DESC")
+		mf "DMTOOLS_L${i}_TARGET"
+		if [ "$V" = crypt ] && [ "$USE_KEYRING" = 1 ]; then
+			mf "DMTOOLS_L${i}_CRYPT_KEY_DESC"
+			kd=$V
 			case $loaded in *" $kd "*) ;; *)
 				echo "keyctl padd logon $kd @u <<< <key>"
 				loaded="$loaded$kd "
@@ -438,7 +475,9 @@ if [ "$MODE" = dry-run ]; then
 		fi
 		ro=""
 		readonly_for $i && ro=" --readonly"
-		echo "dmsetup create$ro $(mf "DMTOOLS_L${i}_NAME") <<< '$(table_for $i 0)'"
+		table_for $i 0
+		mf "DMTOOLS_L${i}_NAME"
+		echo "dmsetup create$ro $V <<< '$T'"
 		i=$((i + 1))
 	done
 	[ "$loaded" = " " ] || echo "keyctl unlink <id> @u"
@@ -472,7 +511,7 @@ cleanup() {
 # fail MESSAGE: report, clean up, then bootstrap exits 1; sealed takes the fail action.
 fail() {
 	say "$*"
-	if [ "$PHASE" = sealed ] && [ -n "$MOUNTED" ]; then
+	if [ -n "$MOUNTED" ]; then
 		umount "$NEWROOT" 2>/dev/null
 	fi
 	cleanup
@@ -523,16 +562,21 @@ same_table() { # same_table NAME TABLE [--readonly]
 loaded=" "
 i=0
 while [ $i -lt "$NLAYERS" ]; do
-	name=$(mf "DMTOOLS_L${i}_NAME")
-	if [ "$(mf "DMTOOLS_L${i}_TARGET")" = crypt ] && [ "$USE_KEYRING" = 1 ]; then
-		kd=$(mf "DMTOOLS_L${i}_CRYPT_KEY_DESC")
+	mf "DMTOOLS_L${i}_NAME"
+	name=$V
+	mf "DMTOOLS_L${i}_TARGET"
+	target=$V
+	if [ "$target" = crypt ] && [ "$USE_KEYRING" = 1 ]; then
+		mf "DMTOOLS_L${i}_CRYPT_KEY_DESC"
+		kd=$V
 		case $loaded in *" $kd "*) ;; *)
 			load_key "$kd"
 			loaded="$loaded$kd "
 			;;
 		esac
 	fi
-	table=$(table_for $i 1) || fail "layer $i: bad table"
+	table_for $i 1 || fail "layer $i: bad table"
+	table=$T
 	ro=""
 	readonly_for $i && ro="--readonly"
 	if dmsetup info "$name" >/dev/null 2>&1; then
@@ -550,7 +594,7 @@ while [ $i -lt "$NLAYERS" ]; do
 	# The table goes on stdin: key material never reaches argv.
 	# shellcheck disable=SC2086 # $ro is empty or one word
 	if ! printf '%s\n' "$table" | dmsetup create $ro "$name"; then
-		fail "dmsetup create $name failed (layer $i, $(mf "DMTOOLS_L${i}_TARGET"))"
+		fail "dmsetup create $name failed (layer $i, $target)"
 	fi
 	CREATED="$name $CREATED"
 	if [ ! -b "/dev/mapper/$name" ]; then
@@ -568,6 +612,7 @@ fi
 
 if [ "$DO_MOUNT" = 1 ]; then
 	mkdir -p "$NEWROOT" || fail "cannot create $NEWROOT"
+	MOUNTED=1 # (attempted: a failure below unmounts whatever got mounted)
 	if [ -n "$MOUNT_CMD" ]; then
 		DMTOOLS_TOP_DEV=$TOP_DEV DMTOOLS_NEWROOT=$NEWROOT sh -c "$MOUNT_CMD" ||
 			fail "DMTOOLS_MOUNT_CMD failed"
@@ -577,7 +622,6 @@ if [ "$DO_MOUNT" = 1 ]; then
 		[ -n "$OPTS" ] && set -- "$@" -o "$OPTS"
 		mount "$@" "$TOP_DEV" "$NEWROOT" || fail "mount of $TOP_DEV on $NEWROOT failed"
 	fi
-	MOUNTED=1
 fi
 say "activated $TOP_DEV ($STACK, $PHASE)"
 exit 0

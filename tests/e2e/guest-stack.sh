@@ -1,0 +1,193 @@
+# Guest side of tests/suites/60-e2e.sh: runs inside the dmtest.sh guest (busybox ash) as
+# /test.sh. Reads /files/config.sh (written by the host suite), runs every scenario for
+# one stack with both activators, and prints one line per scenario:
+#   DMTEST-RESULT PASS|FAIL <scenario> [detail]
+# The last scenario may be a deliberate kernel panic (sealed phase, FAIL_ACTION=panic):
+# it prints DMTEST-EXPECT-PANIC <scenario> first; the guest then dies (dmtest.sh exit 125).
+#
+# config.sh sets: STACK NLAYERS INPUT_SHA HELLO_SHA HAS_CRYPT KEY_HEX ACTS SET_<name>
+# (data [meta] device), TAMPER_SETS, PANIC_SET, PANIC_ACT.
+
+F=${DMTEST_FILES:-/files}
+. "$F/config.sh"
+MF=$F/manifest.env
+NEWROOT=/newroot
+FAILS=0
+
+res() { # res PASS|FAIL NAME DETAIL
+	echo "DMTEST-RESULT $1 $2${3:+ $3}"
+	[ "$1" = PASS ] || FAILS=$((FAILS + 1))
+}
+
+# devs SET: sets DATA_DEV and META_DEV from SET_<name>.
+devs() {
+	eval "set -- \$SET_$1"
+	DATA_DEV=$1
+	META_DEV=${2:-}
+	export DATA_DEV META_DEV
+}
+
+# act ACT: run activator ACT (sh or go) on the manifest with the current environment.
+act() {
+	case $1 in
+	sh) sh "$F/apply_manifest.sh" "$MF" ;;
+	go) "$F/dm-activate" "$MF" ;;
+	esac
+}
+
+no_mappings() { [ "$(dmsetup ls 2>/dev/null)" = "No devices found" ]; }
+
+teardown() {
+	umount "$NEWROOT" 2>/dev/null
+	dmsetup remove_all >/dev/null 2>&1
+	for id in $(keyctl rlist @u 2>/dev/null); do keyctl unlink "$id" @u >/dev/null 2>&1; done
+	no_mappings || { echo "teardown: mappings left:"; dmsetup ls; }
+}
+
+top_sha() { sha256sum /dev/mapper/"$TOP" | cut -d' ' -f1; }
+hello_sha() { sha256sum "$1/hello.txt" 2>/dev/null | cut -d' ' -f1; }
+
+clean_env() {
+	unset MODE DMTOOLS_PHASE DMTOOLS_FAIL_ACTION DMTOOLS_MOUNT_CMD DMTOOLS_SEALED_READCHECK \
+		CRYPT_KEY_HEX CRYPT_KEY_BIN DMTOOLS_NEWROOT DMTOOLS_MOUNT_OPTS DMTOOLS_MOUNT_FSTYPE
+}
+key_bin() { [ "$HAS_CRYPT" = 1 ] && export CRYPT_KEY_BIN=$F/${1:-key.bin}; }
+key_hex() { [ "$HAS_CRYPT" = 1 ] && export CRYPT_KEY_HEX=$KEY_HEX; }
+
+TOP=dmroot
+echo "DMTEST-STACK $STACK layers=$NLAYERS acts='$ACTS'"
+
+for A in $ACTS; do
+	# 1. dry-run: prints one dmsetup create per layer and touches nothing.
+	clean_env
+	devs good
+	key_bin
+	out=$(act "$A" 2>&1)
+	rc=$?
+	n=$(echo "$out" | grep -c '^dmsetup create')
+	if [ $rc = 0 ] && [ "$n" = "$NLAYERS" ] && no_mappings; then
+		res PASS "$A/dry-run" "$n creates"
+	else
+		res FAIL "$A/dry-run" "rc=$rc creates=$n"
+		echo "$out"
+	fi
+
+	# 2. bootstrap apply with a key file, mounted by DMTOOLS_MOUNT_CMD.
+	clean_env
+	devs good
+	key_bin
+	export MODE=apply DMTOOLS_MOUNT_CMD='mount -t ext4 -o ro "$DMTOOLS_TOP_DEV" "$DMTOOLS_NEWROOT"'
+	if act "$A"; then
+		h=$(hello_sha $NEWROOT)
+		[ "$h" = "$HELLO_SHA" ] && res PASS "$A/bootstrap-mount-read" || res FAIL "$A/bootstrap-mount-read" "hello.txt sha $h"
+		umount $NEWROOT
+		s=$(top_sha)
+		[ "$s" = "$INPUT_SHA" ] && res PASS "$A/bootstrap-top-sha256" || res FAIL "$A/bootstrap-top-sha256" "$s"
+		if [ "$HAS_CRYPT" = 1 ]; then
+			t=$(dmsetup table --showkeys | grep ' crypt ')
+			case $t in
+			*":64:logon:rules_dm:"*) res PASS "$A/keyring-key-in-table" ;;
+			*) res FAIL "$A/keyring-key-in-table" "$t" ;;
+			esac
+			case $t in *"$KEY_HEX"*) res FAIL "$A/no-hex-key-in-table" ;; esac
+			if keyctl show @u 2>/dev/null | grep -q 'logon: rules_dm'; then
+				echo "note: $A left the logon key in @u"
+				[ "$A" = sh ] && res FAIL "$A/key-unlinked-after-activation"
+			fi
+		fi
+		# 3. idempotent: the same activation again succeeds and keeps the mappings.
+		unset DMTOOLS_MOUNT_CMD
+		key_bin
+		if act "$A" && [ "$(dmsetup ls | grep -c .)" = "$NLAYERS" ]; then
+			res PASS "$A/idempotent-rerun"
+		else
+			res FAIL "$A/idempotent-rerun"
+			dmsetup ls
+		fi
+	else
+		res FAIL "$A/bootstrap-apply" "rc=$?"
+	fi
+	teardown
+
+	# 4. sealed, FAIL_ACTION=exit, hex key, read check: mounts read-only at /newroot.
+	clean_env
+	devs good
+	key_hex
+	export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit DMTOOLS_SEALED_READCHECK=1
+	if act "$A"; then
+		h=$(hello_sha $NEWROOT)
+		ro=$(grep " $NEWROOT " /proc/mounts | cut -d' ' -f4)
+		case $ro in ro*) ;; *) h="mounted $ro" ;; esac
+		[ "$h" = "$HELLO_SHA" ] && res PASS "$A/sealed-good" "$ro" || res FAIL "$A/sealed-good" "$h"
+	else
+		res FAIL "$A/sealed-good" "rc=$?"
+	fi
+	teardown
+
+	# 5. wrong key: the mount (or read check) fails -> fail action exit, nothing left mapped.
+	if [ "$HAS_CRYPT" = 1 ]; then
+		clean_env
+		devs good
+		key_bin wrong.bin
+		export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit
+		act "$A" 2>wk.err
+		rc=$?
+		if [ $rc != 0 ] && no_mappings && ! grep -qs " $NEWROOT " /proc/mounts; then
+			res PASS "$A/sealed-wrong-key-exit" "rc=$rc: $(tail -n 2 wk.err | tr '\n' ' ')"
+		else
+			res FAIL "$A/sealed-wrong-key-exit" "rc=$rc"
+			cat wk.err
+		fi
+		teardown
+	fi
+
+	# 6. tampered copies: bootstrap reports the error (and does not panic, although
+	#    FAIL_ACTION defaults to panic); sealed with FAIL_ACTION=exit exits non-zero.
+	for T in $TAMPER_SETS; do
+		clean_env
+		devs "$T"
+		key_bin
+		export MODE=apply
+		export DMTOOLS_MOUNT_CMD='mount -t ext4 -o ro "$DMTOOLS_TOP_DEV" "$DMTOOLS_NEWROOT" && cat "$DMTOOLS_NEWROOT/hello.txt" >/dev/null && dd if="$DMTOOLS_TOP_DEV" of=/dev/null bs=1M 2>/dev/null'
+		act "$A" 2>bt.err
+		rc=$?
+		if [ $rc != 0 ] && no_mappings; then
+			res PASS "$A/bootstrap-$T-reports-error" "rc=$rc: $(tail -n 1 bt.err)"
+		else
+			res FAIL "$A/bootstrap-$T-reports-error" "rc=$rc"
+			cat bt.err
+		fi
+		teardown
+
+		clean_env
+		devs "$T"
+		key_hex
+		export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit DMTOOLS_SEALED_READCHECK=1
+		act "$A" 2>se.err
+		rc=$?
+		if [ $rc != 0 ] && no_mappings; then
+			res PASS "$A/sealed-$T-exit" "rc=$rc: $(tail -n 1 se.err)"
+		else
+			res FAIL "$A/sealed-$T-exit" "rc=$rc"
+			cat se.err
+		fi
+		teardown
+	done
+done
+
+echo "DMTEST-DMESG-BEGIN"
+dmesg | grep -i 'device-mapper\|verity\|integrity\|crypt\|EXT4' | tail -n 20
+echo "DMTEST-DMESG-END"
+
+# 7. last: the sealed phase with FAIL_ACTION=panic must take the machine down.
+if [ -n "${PANIC_SET:-}" ]; then
+	clean_env
+	devs "$PANIC_SET"
+	key_bin "${PANIC_KEY:-key.bin}"
+	export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=panic DMTOOLS_SEALED_READCHECK=1
+	echo "DMTEST-EXPECT-PANIC $PANIC_ACT/sealed-$PANIC_SET-panic"
+	sync
+	act "$PANIC_ACT"
+	res FAIL "$PANIC_ACT/sealed-$PANIC_SET-panic" "activator returned $?"
+fi
+[ $FAILS = 0 ]
