@@ -2,8 +2,8 @@
 # dm-crypt: tools/cmd/dm-crypt against OpenSSL (through Debian's
 # python3-cryptography, and the openssl CLI for CBC), sector by sector, for
 # every cipher spec x sector size x key size, with iv_offset and
-# iv_large_sectors; round trips; bad input fails with one line, a non-zero
-# exit and no OUT left behind.
+# iv_large_sectors; AEAD (gcm, authenc) ciphertext and tag entries; round
+# trips; bad input fails with one line, a non-zero exit and no OUT left.
 set -u
 . "$ROOT/tests/lib.sh"
 
@@ -164,6 +164,87 @@ EOF
 }
 check "params-out fragment" params
 
+# Authenticated dm-crypt (integrity:N:aead, aead-offline.md): ciphertext
+# and per-sector [auth tag | IV] entries against AES-GCM / XTS + HMAC-SHA256
+# from python3-cryptography; AAD = le64(512-byte sector) || IV; IVs follow
+# the documented deterministic derivation.
+cat >aead_oracle.py <<'EOF'
+# usage: aead_oracle.py SPEC KEYFILE SECTOR_SIZE PLAIN CIPHER TAGS
+import hashlib, hmac, struct, sys
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+spec, keyf, ss, ptf, ctf, tf = sys.argv[1:]
+key, ss = open(keyf, "rb").read(), int(ss)
+pt, ct, tags = open(ptf, "rb").read(), open(ctf, "rb").read(), open(tf, "rb").read()
+gcm = spec == "capi:gcm(aes)-random"
+auth, ivs = (16, 12) if gcm else (32, 16)
+ts, n = auth + ivs, len(pt) // ss
+assert len(ct) == len(pt) and len(tags) == n * ts, (len(ct), len(tags))
+kiv = hmac.new(key, b"dm-crypt-aead deterministic iv v1", hashlib.sha256).digest()
+
+def xts_ecb(k, tweak, data):  # XTS from AES-ECB (OpenSSL has no AES-192-XTS)
+    h = len(k) // 2
+    e1 = Cipher(algorithms.AES(k[:h]), modes.ECB()).encryptor()
+    t = int.from_bytes(Cipher(algorithms.AES(k[h:]), modes.ECB()).encryptor().update(tweak), "little")
+    out = bytearray()
+    for j in range(0, len(data), 16):
+        tb = t.to_bytes(16, "little")
+        out += bytes(a ^ b for a, b in zip(e1.update(bytes(a ^ b for a, b in zip(data[j:j + 16], tb))), tb))
+        t = ((t << 1) & ((1 << 128) - 1)) ^ (0x87 if t >> 127 else 0)
+    return bytes(out)
+
+bad, seen = [], set()
+for i in range(n):
+    S = struct.pack("<Q", i * (ss // 512))
+    p, c, e = pt[i * ss:(i + 1) * ss], ct[i * ss:(i + 1) * ss], tags[i * ts:(i + 1) * ts]
+    tag, iv = e[:auth], e[auth:]
+    ok = iv == hmac.new(kiv, S + p, hashlib.sha256).digest()[:ivs] and iv not in seen
+    seen.add(iv)
+    if gcm:
+        ok = ok and AESGCM(key).encrypt(iv, p, S + iv) == c + tag
+    else:
+        ek, mk = key[:-32], key[-32:]
+        if len(ek) in (32, 64):
+            enc = Cipher(algorithms.AES(ek), modes.XTS(iv)).encryptor()
+            wc = enc.update(p) + enc.finalize()
+        else:
+            wc = xts_ecb(ek, iv, p)
+        ok = ok and wc == c and hmac.new(mk, S + iv + c, hashlib.sha256).digest() == tag
+    if not ok:
+        bad.append(i)
+print("%s key %d ss %d: %d sectors, %d bad %s" % (spec, len(key), ss, n, len(bad), bad[:5]))
+sys.exit(1 if bad else 0)
+EOF
+aead_case() { # SPEC KEYLEN SS
+	rand key.bin "$2"
+	rand plain.img $((19 * $3))
+	dd if=/dev/zero of=plain.img bs="$3" seek=3 count=2 conv=notrunc status=none # two equal sectors
+	"$DC" encrypt --cipher "$1" --key-file key.bin --sector-size "$3" --tags tags.bin plain.img enc.img &&
+		"$PY" aead_oracle.py "$1" key.bin "$3" plain.img enc.img tags.bin &&
+		"$DC" decrypt --cipher "$1" --key-file key.bin --sector-size "$3" --tags tags.bin enc.img back.img &&
+		cmp plain.img back.img
+}
+for ss in 512 4096; do
+	for kl in 16 24 32; do
+		check "aead oracle gcm(aes) ss=$ss key=$kl" aead_case 'capi:gcm(aes)-random' "$kl" "$ss"
+	done
+	for kl in 64 80 96; do
+		check "aead oracle authenc(hmac(sha256),xts(aes)) ss=$ss key=$kl" aead_case 'capi:authenc(hmac(sha256),xts(aes))-random' "$kl" "$ss"
+	done
+done
+check "aead oracle gcm(aes) ss=2048 key=32" aead_case 'capi:gcm(aes)-random' 32 2048
+aead_tamper() { # a flipped tag byte of sector 2 (512-byte sectors): decrypt names sector 2, no OUT
+	rand key.bin 32
+	rand plain.img 8192
+	rm -f bad.img
+	"$DC" encrypt --cipher 'capi:gcm(aes)-random' --key-file key.bin --tags tags.bin plain.img enc.img || return 1
+	printf '\001' | dd of=tags.bin bs=1 seek=$((2 * 28 + 3)) conv=notrunc status=none
+	"$DC" decrypt --cipher 'capi:gcm(aes)-random' --key-file key.bin --tags tags.bin enc.img bad.img 2>err.txt && return 1
+	grep -q 'sector 2: authentication failed' err.txt && [ ! -e bad.img ]
+}
+check "aead tampered tag fails at its sector, no OUT" aead_tamper
+
 # Bad input: one stderr line, exit != 0, no OUT (and no temp file) left.
 rand plain.img 8192
 rand key64.bin 64
@@ -221,6 +302,10 @@ expect_fail "iv offset not a sector multiple" 'iv-offset 3' "$DC" encrypt --ciph
 expect_fail "both key flags" 'mutually exclusive' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --key-hex 00 plain.img out/o.img
 expect_fail "no key" 'key is required' "$DC" encrypt --cipher aes-xts-plain64 plain.img out/o.img
 expect_fail "missing OUT" 'want IN and OUT' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin plain.img
+expect_fail "aead without --tags" 'needs --tags' "$DC" encrypt --cipher 'capi:gcm(aes)-random' --key-file key64.bin plain.img out/o.img
+expect_fail "--tags with a plain cipher" 'only for AEAD' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --tags out/t plain.img out/o.img
+expect_fail "aead wrong key length" '16, 24 or 32 bytes' "$DC" encrypt --cipher 'capi:gcm(aes)-random' --key-file key64.bin --tags out/t plain.img out/o.img
+expect_fail "unknown capi cipher" 'supported AEAD specs' "$DC" encrypt --cipher 'capi:ccm(aes)-random' --key-file key64.bin --tags out/t plain.img out/o.img
 expect_fail "unknown command" 'unknown command' "$DC" scramble --cipher aes-xts-plain64 plain.img out/o.img
 check "no OUT or temp file left after failures" noout
 usage_exit() { "$DC" encrypt --bogus plain.img out/o.img 2>/dev/null; [ $? -eq 2 ]; }

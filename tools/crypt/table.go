@@ -66,6 +66,11 @@ type Params struct {
 	// DataSectors is the size of the device under the mapping in 512-byte
 	// units (equal to Sectors: dm-crypt maps 1:1).
 	DataSectors uint64 `json:"data_sectors"`
+	// Integrity is the integrity:<N>:<type> argument without its prefix
+	// ("28:aead") for AEAD specs; empty otherwise.
+	Integrity string `json:"integrity,omitempty"`
+	// TagSize is the per-sector tag entry size for AEAD specs (0 otherwise).
+	TagSize int `json:"tag_size,omitempty"`
 }
 
 // Params returns the fragment for an image of sizeBytes bytes.
@@ -79,5 +84,23 @@ func (c *Cipher) Params(sizeBytes int64) Params {
 		IVLargeSectors: c.ivLarge,
 		Sectors:        uint64(sizeBytes) / 512,
 		DataSectors:    uint64(sizeBytes) / 512,
+	}
+}
+
+// AEADParams returns the fragment of an AEAD layer for an image of
+// sizeBytes bytes, with the table's iv_offset and iv_large_sectors (which
+// do not change the bytes of an AEAD image).
+func (a *AEAD) AEADParams(sizeBytes int64, ivOffset uint64, ivLarge bool) Params {
+	return Params{
+		Target:         "crypt",
+		Cipher:         a.spec,
+		KeySize:        a.keySize,
+		SectorSize:     a.sectorSize,
+		IVOffset:       ivOffset,
+		IVLargeSectors: ivLarge,
+		Sectors:        uint64(sizeBytes) / 512,
+		DataSectors:    uint64(sizeBytes) / 512,
+		Integrity:      a.IntegrityArg(),
+		TagSize:        a.TagSize(),
 	}
 }

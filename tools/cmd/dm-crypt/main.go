@@ -7,6 +7,12 @@
 //
 // C is aes-cbc-plain, aes-cbc-plain64, aes-cbc-essiv:sha256 or
 // aes-xts-plain64. OUT appears only when complete (atomic rename).
+//
+// Authenticated dm-crypt (integrity:<N>:aead): C is
+// capi:gcm(aes)-random or capi:authenc(hmac(sha256),xts(aes))-random and
+// --tags FILE is required: encrypt writes the per-sector [auth tag | IV]
+// entries there (contiguous, TagSize bytes each, for the dm-integrity
+// metadata); decrypt reads and verifies them.
 // --params-out writes the layer's manifest fragment (JSON, never the key).
 // Exit 0 ok, 1 failure, 2 bad usage; errors are one line on stderr.
 package main
@@ -47,6 +53,7 @@ func run(args []string) error {
 	ivOffset := fs.Uint64("iv-offset", 0, "IV offset in 512-byte sectors (table <iv_offset>)")
 	ivLarge := fs.Bool("iv-large-sectors", false, "count IV sectors in sector-size units (table option iv_large_sectors)")
 	paramsOut := fs.String("params-out", "", "write the layer's manifest fragment (JSON) to this file")
+	tagsPath := fs.String("tags", "", "AEAD specs (capi:...): per-sector tag entries, written by encrypt, read by decrypt")
 	pos, err := cli.Parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -58,8 +65,21 @@ func run(args []string) error {
 	if *cipherSpec == "" {
 		return cli.Usagef("--cipher is required (one of: %s)", strings.Join(crypt.Supported, ", "))
 	}
-	if _, err := crypt.ParseCipher(*cipherSpec); err != nil {
-		return cli.Usagef("--cipher: %v", err)
+	aead := strings.HasPrefix(*cipherSpec, "capi:")
+	if aead {
+		if _, err := crypt.AEADKeySizes(*cipherSpec); err != nil {
+			return cli.Usagef("--cipher: %v", err)
+		}
+		if *tagsPath == "" {
+			return cli.Usagef("--cipher %s needs --tags FILE", *cipherSpec)
+		}
+	} else {
+		if _, err := crypt.ParseCipher(*cipherSpec); err != nil {
+			return cli.Usagef("--cipher: %v", err)
+		}
+		if *tagsPath != "" {
+			return cli.Usagef("--tags is only for AEAD ciphers (capi:...)")
+		}
 	}
 	switch *sectorSize {
 	case 512, 1024, 2048, 4096:
@@ -73,6 +93,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if aead {
+		a, err := crypt.NewAEAD(*cipherSpec, keyBytes, *sectorSize)
+		clear(keyBytes)
+		if err != nil {
+			return err
+		}
+		return convertAEAD(verb, a, in, out, *tagsPath, *paramsOut, *ivOffset, *ivLarge)
+	}
 	c, err := crypt.New(crypt.Spec{Cipher: *cipherSpec, Key: keyBytes, SectorSize: *sectorSize, IVOffset: *ivOffset, IVLargeSectors: *ivLarge})
 	clear(keyBytes)
 	if err != nil {
@@ -81,28 +109,87 @@ func run(args []string) error {
 	return convert(verb, c, in, out, *paramsOut)
 }
 
-func convert(verb string, c *crypt.Cipher, in, out, paramsOut string) error {
+// openInput opens IN and checks that it is a regular file whose size is a
+// multiple of the sector size.
+func openInput(in string, sectorSize int) (*os.File, int64, error) {
 	src, err := os.Open(in)
 	if err != nil {
-		return fmt.Errorf("input: %w", err)
+		return nil, 0, fmt.Errorf("input: %w", err)
 	}
-	defer src.Close()
 	st, err := src.Stat()
 	if err != nil {
-		return fmt.Errorf("input: %w", err)
+		src.Close()
+		return nil, 0, fmt.Errorf("input: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("input %s: not a regular file", in)
+		src.Close()
+		return nil, 0, fmt.Errorf("input %s: not a regular file", in)
 	}
 	size := st.Size()
-	if size%int64(c.SectorSize()) != 0 {
-		return fmt.Errorf("input %s: %d bytes is not a multiple of the sector size %d", in, size, c.SectorSize())
+	if size%int64(sectorSize) != 0 {
+		src.Close()
+		return nil, 0, fmt.Errorf("input %s: %d bytes is not a multiple of the sector size %d", in, size, sectorSize)
 	}
-	dst, err := cli.Create(out, 0o644)
+	return src, size, nil
+}
+
+// outputs are the atomic files of one run, committed together at the end.
+type outputs []*cli.File
+
+func (o *outputs) create(path string) (*cli.File, error) {
+	f, err := cli.Create(path, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	*o = append(*o, f)
+	return f, nil
+}
+
+func (o outputs) abort() {
+	for _, f := range o {
+		f.Abort()
+	}
+}
+
+func (o outputs) commit() error {
+	for _, f := range o {
+		if err := f.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *outputs) params(path string, p crypt.Params) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return errors.New("encode params: " + err.Error())
+	}
+	f, err := o.create(path)
 	if err != nil {
 		return err
 	}
-	defer dst.Abort()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func convert(verb string, c *crypt.Cipher, in, out, paramsOut string) error {
+	src, size, err := openInput(in, c.SectorSize())
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	var o outputs
+	defer func() { o.abort() }()
+	dst, err := o.create(out)
+	if err != nil {
+		return err
+	}
 	if verb == "encrypt" {
 		err = crypt.Encrypt(dst.File, src, size, c)
 	} else {
@@ -111,30 +198,60 @@ func convert(verb string, c *crypt.Cipher, in, out, paramsOut string) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", verb, in, err)
 	}
-	if err := dst.Truncate(size); err != nil { // size 0, or a sparse tail
+	if err := dst.Truncate(size); err != nil { // size 0
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	var params *cli.File
-	if paramsOut != "" {
-		b, err := json.MarshalIndent(c.Params(size), "", "  ")
-		if err != nil {
-			return errors.New("encode params: " + err.Error())
-		}
-		if params, err = cli.Create(paramsOut, 0o644); err != nil {
-			return err
-		}
-		defer params.Abort()
-		if _, err := params.Write(append(b, '\n')); err != nil {
-			return fmt.Errorf("write %s: %w", paramsOut, err)
-		}
-	}
-	if err := dst.Commit(); err != nil {
+	if err := o.params(paramsOut, c.Params(size)); err != nil {
 		return err
 	}
-	if params != nil {
-		if err := params.Commit(); err != nil {
+	return o.commit()
+}
+
+func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string, ivOffset uint64, ivLarge bool) error {
+	src, size, err := openInput(in, a.SectorSize())
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tagsSize := size / int64(a.SectorSize()) * int64(a.TagSize())
+	var o outputs
+	defer func() { o.abort() }()
+	dst, err := o.create(out)
+	if err != nil {
+		return err
+	}
+	if verb == "encrypt" {
+		tags, err := o.create(tagsPath)
+		if err != nil {
 			return err
 		}
+		if err := crypt.EncryptAEAD(dst.File, tags.File, src, size, a); err != nil {
+			return fmt.Errorf("encrypt %s: %w", in, err)
+		}
+		if err := tags.Truncate(tagsSize); err != nil {
+			return fmt.Errorf("write %s: %w", tagsPath, err)
+		}
+	} else {
+		tags, err := os.Open(tagsPath)
+		if err != nil {
+			return fmt.Errorf("tags: %w", err)
+		}
+		defer tags.Close()
+		if st, err := tags.Stat(); err != nil || st.Size() != tagsSize {
+			if err == nil {
+				err = fmt.Errorf("%d bytes, want %d (%d sectors of %d-byte entries)", st.Size(), tagsSize, size/int64(a.SectorSize()), a.TagSize())
+			}
+			return fmt.Errorf("tags %s: %w", tagsPath, err)
+		}
+		if err := crypt.DecryptAEAD(dst.File, src, tags, size, a); err != nil {
+			return fmt.Errorf("decrypt %s: %w", in, err)
+		}
 	}
-	return nil
+	if err := dst.Truncate(size); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	if err := o.params(paramsOut, a.AEADParams(size, ivOffset, ivLarge)); err != nil {
+		return err
+	}
+	return o.commit()
 }
