@@ -36,7 +36,7 @@ for s in dash "busybox sh"; do
 	set -- $s
 	command -v "$1" >/dev/null && shells="$shells${shells:+,}$s"
 done
-[ -n "$shells" ] || shells=sh
+[ -n "$shells" ] || shells="sh"
 
 plan_go() { # plan_go MANIFEST ENV...
 	m=$1

@@ -75,7 +75,9 @@ func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks act
 	// fail: activation went wrong (mappings already cleaned up): bootstrap
 	// exits 1, sealed takes the fail action.
 	fail := func(err error) int {
-		say(err.Error())
+		if !activate.Reported(err) {
+			say(err.Error())
+		}
 		if phase == activate.PhaseSealed {
 			say("sealed boot failed; fail action: " + action)
 			activate.Fail(action, 1, hooks, say)

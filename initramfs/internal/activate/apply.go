@@ -2,6 +2,7 @@ package activate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -106,6 +107,9 @@ func Apply(p *Plan, k *Kernel, keys *Keys, log io.Writer) (err error) {
 		if err == nil {
 			return
 		}
+		// The error first, then the cleanup lines (as apply_manifest.sh).
+		fmt.Fprintf(log, "dm-activate: %s\n", oneLine(err.Error()))
+		err = &reportedError{err}
 		for i := len(created) - 1; i >= 0; i-- {
 			n := created[i]
 			_ = k.RemoveNode(n)
@@ -305,4 +309,21 @@ func mount(p *Plan, k *Kernel, log io.Writer) error {
 	}
 	fmt.Fprintf(log, "dm-activate: mounted %s on %s (%s)\n", p.TopDev, c.NewRoot, strings.TrimSpace(c.FSType+" "+c.MountOpt))
 	return nil
+}
+
+// reportedError is an error Apply has already printed.
+type reportedError struct{ error }
+
+func (e *reportedError) Unwrap() error { return e.error }
+
+// Reported reports whether err was already printed by Apply.
+func Reported(err error) bool {
+	var r *reportedError
+	return errors.As(err, &r)
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", "; ")
 }
