@@ -153,6 +153,16 @@ fec_one_file() { # ROOTS
 		--fec-roots "$1" --salt "$SALT" --uuid "$UUID" >dv.out 2>&1 || { cat dv.out; return 1; }
 	cmp vs.img dv.img
 }
+fec_on_data() { # parity appended to the data file, tree in a separate file
+	rm -f vs.hash dv.hash
+	cp data.4096.777 vs.img
+	cp data.4096.777 dv.img
+	"$VS" format vs.img vs.hash --salt - --no-superblock --fec-device vs.img --fec-offset $((800 * 4096)) \
+		--fec-roots 9 >vs.out 2>&1 || { cat vs.out; return 1; }
+	"$DV" format dv.img dv.hash --salt - --no-superblock --fec-device dv.img --fec-offset $((800 * 4096)) \
+		--fec-roots 9 >dv.out 2>&1 || { cat dv.out; return 1; }
+	cmp vs.img dv.img && cmp vs.hash dv.hash
+}
 fec_repairs() { # veritysetup repairs a flipped data byte with our parity
 	rm -f dv.hash dv.fec
 	"$DV" format data.4096.777 dv.hash --fec-device dv.fec --fec-roots 4 --seed fec >dv.out || return 1
@@ -171,6 +181,9 @@ if [ -n "$VS" ]; then
 	check verity-fec-roots-3-1024-sha512 fec_compare 3 data.1024.777 --data-block-size 1024 --hash-block-size 1024 \
 		--hash sha512 --salt "$SALT" --uuid "$UUID"
 	check verity-fec-one-file fec_one_file 5
+	check verity-fec-on-data-file fec_on_data
+	check verity-fec-hash-offset-fec-offset fec_compare 5 data.4096.777 --salt "$SALT" --uuid "$UUID" \
+		--hash-offset 8192 --fec-offset 4096
 	check verity-fec-veritysetup-repairs fec_repairs
 fi
 rm -f out.fec

@@ -269,8 +269,10 @@ func runFormat(args []string) error {
 	}
 	dataPath, hashPath := pos[0], pos[1]
 	same := sameFile(dataPath, hashPath)
+	fecOnHash := *fecPath != "" && (filepath.Clean(*fecPath) == filepath.Clean(hashPath) || sameFile(*fecPath, hashPath))
+	fecOnData := *fecPath != "" && !fecOnHash && sameFile(*fecPath, dataPath)
 	flags := os.O_RDONLY
-	if same {
+	if same || fecOnData {
 		flags = os.O_RDWR
 	}
 	data, err := os.OpenFile(dataPath, flags, 0)
@@ -306,8 +308,6 @@ func runFormat(args []string) error {
 		}
 		return fmt.Errorf("data %s: %w", dataPath, err)
 	}
-	fecOnHash := *fecPath != "" && (filepath.Clean(*fecPath) == filepath.Clean(hashPath) || sameFile(*fecPath, hashPath))
-	fecOnData := *fecPath != "" && !fecOnHash && sameFile(*fecPath, dataPath)
 	if fecOnHash && *fecOffset < lay.HashEnd {
 		return cli.Usagef("--fec-offset %d lies inside the hash area (which ends at byte %d)", *fecOffset, lay.HashEnd)
 	}
