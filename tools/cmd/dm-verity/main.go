@@ -329,7 +329,7 @@ func runFormat(args []string) error {
 	var res *verity.Result
 	if !same && isDevice(hashPath) {
 		// A block device cannot be replaced by a rename: write in place.
-		dev, err := os.OpenFile(hashPath, os.O_WRONLY, 0)
+		dev, err := os.OpenFile(hashPath, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("open hash: %w", err)
 		}
