@@ -629,6 +629,22 @@ func TestExpand(t *testing.T) {
 	}
 }
 
+func TestLoadKeyHex(t *testing.T) {
+	b, err := loadKey(KeySource{Name: "CRYPT_KEY", Hex: " 00aBcD ff"[1:]})
+	if err == nil {
+		t.Errorf("blank inside hex accepted: %x", b)
+	}
+	b, err = loadKey(KeySource{Name: "CRYPT_KEY", Hex: "00aBcDfF"})
+	if err != nil || !bytes.Equal(b, []byte{0, 0xab, 0xcd, 0xff}) {
+		t.Errorf("%x %v", b, err)
+	}
+	for _, h := range []string{"0g", "abc", "zz"} {
+		if _, err := loadKey(KeySource{Name: "CRYPT_KEY", Hex: h}); err == nil || strings.Contains(err.Error(), h) {
+			t.Errorf("%q: %v", h, err)
+		}
+	}
+}
+
 func TestLoadKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "k")

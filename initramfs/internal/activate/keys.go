@@ -13,13 +13,19 @@ func loadKey(src KeySource) ([]byte, error) {
 	switch {
 	case src.Hex != "":
 		s := strings.TrimSpace(src.Hex)
-		b := make([]byte, hex.DecodedLen(len(s)))
 		if len(s)%2 != 0 {
 			return nil, fmt.Errorf("%s_HEX: odd number of hex digits (%d)", src.Name, len(s))
 		}
-		if _, err := hex.Decode(b, []byte(s)); err != nil {
-			wipe(b)
-			return nil, fmt.Errorf("%s_HEX: not a hex string (%d characters)", src.Name, len(s))
+		// Decoded straight from the string: no unwipeable copy of the hex.
+		b := make([]byte, len(s)/2)
+		for i := range b {
+			hi, ok1 := unhex(s[2*i])
+			lo, ok2 := unhex(s[2*i+1])
+			if !ok1 || !ok2 {
+				wipe(b)
+				return nil, fmt.Errorf("%s_HEX: not a hex string (%d characters)", src.Name, len(s))
+			}
+			b[i] = hi<<4 | lo
 		}
 		return b, nil
 	case src.File != "":
@@ -30,6 +36,18 @@ func loadKey(src KeySource) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New(src.Name + ": no key given")
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 func wipe(b []byte) {

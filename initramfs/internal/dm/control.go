@@ -240,10 +240,11 @@ func MakeNode(name string, dev uint64) (string, error) {
 		return p, err
 	}
 	var st unix.Stat_t
+	// A node (or a udev symlink to one) for this device is kept.
+	if err := unix.Stat(p, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK && st.Rdev == dev {
+		return p, nil
+	}
 	if err := unix.Lstat(p, &st); err == nil {
-		if st.Mode&unix.S_IFMT == unix.S_IFBLK && st.Rdev == dev {
-			return p, nil
-		}
 		if err := os.Remove(p); err != nil {
 			return p, fmt.Errorf("replace %s: %w", p, err)
 		}
