@@ -3,7 +3,9 @@
 # python3-cryptography, and the openssl CLI for CBC), sector by sector, for
 # every cipher spec x sector size x key size, with iv_offset and
 # iv_large_sectors; AEAD (gcm, authenc) ciphertext and tag entries; round
-# trips; bad input fails with one line, a non-zero exit and no OUT left.
+# trips; the real kernel (QEMU, tests/e2e/dmtest.sh) reads our images and
+# we decrypt what it writes; bad input fails with one line, a non-zero exit
+# and no OUT left. DMTEST_SKIP=e2e skips the kernel part.
 set -u
 . "$ROOT/tests/lib.sh"
 
@@ -244,6 +246,114 @@ aead_tamper() { # a flipped tag byte of sector 2 (512-byte sectors): decrypt nam
 	grep -q 'sector 2: authentication failed' err.txt && [ ! -e bad.img ]
 }
 check "aead tampered tag fails at its sector, no OUT" aead_tamper
+
+# The real kernel (tests/e2e/dmtest.sh: Debian 6.1 under QEMU TCG), one guest
+# for all cases: each 68 KiB region of disk A holds one of our 64 KiB images
+# (its own cipher, key, sector size, iv_offset, iv_large_sectors), mapped with
+# the table `dm-crypt table` prints, at a device <offset> (which must not
+# change the IVs); the guest checks each mapping's sha256. The guest also
+# writes each plaintext through the same table onto disk B, and we decrypt it.
+cat >kcases.txt <<'EOF'
+aes-cbc-plain 16 512 0 0
+aes-cbc-plain 32 512 7 0
+aes-cbc-plain64 24 1024 6 1
+aes-cbc-plain64 32 4096 8 0
+aes-cbc-essiv:sha256 32 512 3 0
+aes-cbc-essiv:sha256 16 2048 12 1
+aes-cbc-essiv:sha256 24 4096 0 0
+aes-xts-plain64 64 512 0 0
+aes-xts-plain64 32 512 9 0
+aes-xts-plain64 48 1024 2 0
+aes-xts-plain64 64 2048 4 1
+aes-xts-plain64 64 4096 0 0
+aes-xts-plain64 64 4096 16 0
+aes-xts-plain64 64 4096 16 1
+aes-xts-plain64 32 4096 0 1
+EOF
+cat >kguest.sh <<'EOF'
+fail=0
+i=0
+while read -r name sha table; do
+	i=$((i + 1))
+	case $name in r*) dev=/dev/vda ;; *) dev=/dev/vdb ;; esac
+	table=$(echo "$table" | sed "s#@DEV@#$dev#")
+	if ! echo "$table" | dmsetup create "k$i"; then
+		echo "DMTEST-BAD $name: dmsetup create failed"
+		fail=1
+		continue
+	fi
+	case $name in
+	r*)
+		got=$(sha256sum <"/dev/mapper/k$i" | cut -d' ' -f1)
+		if [ "$got" = "$sha" ]; then echo "DMTEST-OK $name"; else echo "DMTEST-BAD $name: sha256 $got"; fail=1; fi
+		;;
+	w*)
+		if dd if="$DMTEST_FILES/$name.img" of="/dev/mapper/k$i" bs=4096 2>/dev/null && sync; then
+			echo "DMTEST-WROTE $name"
+		else
+			echo "DMTEST-BAD $name: write failed"
+			fail=1
+		fi
+		;;
+	esac
+	dmsetup remove "k$i" || fail=1
+done <"$DMTEST_FILES/cases"
+sync
+exit $fail
+EOF
+kernel_prepare() {
+	rm -rf kfiles && mkdir kfiles
+	: >kfiles/cases
+	: >diskA.img
+	: >diskB.img
+	_n=0
+	while read -r _spec _kl _ss _ivo _lg; do
+		_n=$((_n + 1))
+		rand "k$_n.key" "$_kl"
+		rand "k$_n.plain" 65536
+		_large=()
+		[ "$_lg" = 1 ] && _large=(--iv-large-sectors)
+		_off=$(((_n - 1) * 136)) # 68 KiB regions, in 512-byte sectors
+		"$DC" encrypt --cipher "$_spec" --key-file "k$_n.key" --sector-size "$_ss" --iv-offset "$_ivo" "${_large[@]}" "k$_n.plain" "k$_n.enc" || return 1
+		dd if="k$_n.enc" of=diskA.img bs=512 seek="$_off" conv=notrunc status=none
+		dd if=/dev/zero of=diskB.img bs=512 seek="$_off" count=136 conv=notrunc status=none
+		_t=$("$DC" table --cipher "$_spec" --sector-size "$_ss" --iv-offset "$_ivo" "${_large[@]}" --key-ref "$(xxd -p -c 256 "k$_n.key")" --device @DEV@ --offset "$_off" 65536) || return 1
+		printf 'r%d %s %s\n' "$_n" "$(sha256sum <"k$_n.plain" | cut -d' ' -f1)" "$_t" >>kfiles/cases
+		printf 'w%d - %s\n' "$_n" "$_t" >>kfiles/cases
+		cp "k$_n.plain" "kfiles/w$_n.img"
+	done <kcases.txt
+}
+kernel_checks() {
+	case " ${DMTEST_SKIP:-} " in *" e2e "*)
+		skip "kernel dm-crypt" "DMTEST_SKIP has e2e"
+		return
+		;;
+	esac
+	if ! "$ROOT/tests/e2e/dmtest.sh" build >kbuild.log 2>&1; then
+		skip "kernel dm-crypt" "tests/e2e/dmtest.sh build failed: $(tail -n 1 kbuild.log)"
+		return
+	fi
+	check "kernel: images, tables and plaintexts prepared" kernel_prepare
+	"$ROOT/tests/e2e/dmtest.sh" run --timeout 300 --files kfiles kguest.sh diskA.img diskB.img >kguest.log 2>&1
+	_rc=$?
+	check "kernel: guest ran every case (exit 0)" sh -c "[ $_rc = 0 ] || { grep -a 'DMTEST\|crypt\|device-mapper' kguest.log | tail -n 40; false; }"
+	_n=0
+	while read -r _spec _kl _ss _ivo _lg; do
+		_n=$((_n + 1))
+		_what="$_spec key=$_kl ss=$_ss iv_offset=$_ivo iv_large_sectors=$_lg"
+		check "kernel reads our image: $_what" grep -q "^DMTEST-OK r$_n\$" kguest.log
+		_large=()
+		[ "$_lg" = 1 ] && _large=(--iv-large-sectors)
+		dd if=diskB.img of="k$_n.kw" bs=512 skip=$(((_n - 1) * 136)) count=128 status=none
+		check "we decrypt what the kernel wrote: $_what" kernel_decrypt "$_n" "$_spec" "$_ss" "$_ivo" "${_large[@]}"
+	done <kcases.txt
+}
+kernel_decrypt() { # N SPEC SS IVOFF [--iv-large-sectors]
+	grep -q "^DMTEST-WROTE w$1\$" kguest.log &&
+		"$DC" decrypt --cipher "$2" --key-file "k$1.key" --sector-size "$3" --iv-offset "$4" "${@:5}" "k$1.kw" "k$1.kback" &&
+		cmp "k$1.plain" "k$1.kback"
+}
+kernel_checks
 
 # Bad input: one stderr line, exit != 0, no OUT (and no temp file) left.
 rand plain.img 8192

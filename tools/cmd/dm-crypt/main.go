@@ -15,6 +15,12 @@
 // metadata); decrypt reads and verifies them.
 // --params-out writes the layer's manifest fragment (JSON, never the key).
 // Exit 0 ok, 1 failure, 2 bad usage; errors are one line on stderr.
+//
+//	dm-crypt table --cipher C [--sector-size N] [--iv-offset N]
+//	    [--iv-large-sectors] [--key-ref REF] [--device DEV] [--offset N] SIZE
+//
+// prints the kernel table line for an image of SIZE bytes (default key
+// reference @KEY@ and device @DATA@, the manifest placeholders).
 package main
 
 import (
@@ -30,7 +36,7 @@ import (
 
 func main() { cli.Main("dm-crypt", run) }
 
-const usage = "usage: dm-crypt encrypt|decrypt --cipher C (--key-file F | --key-hex HEX) [--sector-size N] [--iv-offset N] [--iv-large-sectors] [--params-out FILE] IN OUT"
+const usage = "usage: dm-crypt encrypt|decrypt --cipher C (--key-file F | --key-hex HEX) [--sector-size N] [--iv-offset N] [--iv-large-sectors] [--params-out FILE] [--tags FILE] IN OUT | dm-crypt table --cipher C [--sector-size N] [--iv-offset N] [--iv-large-sectors] [--key-ref REF] [--device DEV] [--offset N] SIZE"
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -39,11 +45,13 @@ func run(args []string) error {
 	verb := args[0]
 	switch verb {
 	case "encrypt", "decrypt":
+	case "table":
+		return table(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return nil
 	default:
-		return cli.Usagef("unknown command %q (want encrypt or decrypt)", verb)
+		return cli.Usagef("unknown command %q (want encrypt, decrypt or table)", verb)
 	}
 	fs := cli.NewFlagSet("dm-crypt " + verb)
 	cipherSpec := fs.String("cipher", "", "dm-crypt cipher spec: "+strings.Join(crypt.Supported, ", "))
@@ -254,4 +262,57 @@ func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string
 		return err
 	}
 	return o.commit()
+}
+
+func table(args []string) error {
+	fs := cli.NewFlagSet("dm-crypt table")
+	cipherSpec := fs.String("cipher", "", "dm-crypt cipher spec")
+	sectorSize := fs.Int("sector-size", 512, "encryption sector size in bytes")
+	ivOffset := fs.Uint64("iv-offset", 0, "IV offset in 512-byte sectors")
+	ivLarge := fs.Bool("iv-large-sectors", false, "iv_large_sectors option")
+	keyRef := fs.String("key-ref", "@KEY@", "key field of the table (hex, :<size>:logon:<desc>, or a placeholder)")
+	device := fs.String("device", "@DATA@", "device field of the table")
+	offset := fs.Uint64("offset", 0, "start of the image on the device, in 512-byte sectors")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.Usagef("want SIZE (image bytes); %s", usage)
+	}
+	size, err := cli.ParseSize("SIZE", pos[0])
+	if err != nil {
+		return err
+	}
+	integrity := ""
+	switch {
+	case *cipherSpec == "":
+		return cli.Usagef("--cipher is required")
+	case *cipherSpec == crypt.AEADGCM:
+		integrity = "28:aead"
+	case *cipherSpec == crypt.AEADAuthencXTS:
+		integrity = "48:aead"
+	default:
+		if _, err := crypt.ParseCipher(*cipherSpec); err != nil {
+			return cli.Usagef("--cipher: %v", err)
+		}
+	}
+	switch *sectorSize {
+	case 512, 1024, 2048, 4096:
+	default:
+		return cli.Usagef("--sector-size %d: want 512, 1024, 2048 or 4096", *sectorSize)
+	}
+	if spb := uint64(*sectorSize / 512); *ivOffset%spb != 0 {
+		return cli.Usagef("--iv-offset %d: must be a multiple of %d with --sector-size %d", *ivOffset, spb, *sectorSize)
+	}
+	if size%int64(*sectorSize) != 0 {
+		return cli.Usagef("SIZE %d is not a multiple of the sector size %d", size, *sectorSize)
+	}
+	for _, f := range []struct{ name, v string }{{"--key-ref", *keyRef}, {"--device", *device}} {
+		if f.v == "" || strings.ContainsAny(f.v, " \t\n\r") {
+			return cli.Usagef("%s must be one non-empty word", f.name)
+		}
+	}
+	fmt.Println(crypt.Table(*cipherSpec, *keyRef, *ivOffset, *device, *offset, uint64(size)/512, *sectorSize, *ivLarge, integrity))
+	return nil
 }
