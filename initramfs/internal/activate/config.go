@@ -293,13 +293,7 @@ func CorruptionOpt(phase, action string) string {
 	return ""
 }
 
-// TakesFailAction reports whether a failure in this run leads to the fail
-// action (sealed phase, apply mode) rather than a plain exit.
-func TakesFailAction(mode, phase string) bool {
-	return mode == ModeApply && phase == PhaseSealed
-}
-
-// MountsByDefault reports whether the run mounts the top device: always in
+// Mounts reports whether the run mounts the top device: always in
 // the sealed phase, in bootstrap only through DMTOOLS_MOUNT_CMD.
 func (c *Config) Mounts() bool {
 	return c.Phase == PhaseSealed || c.MountCmd != ""
