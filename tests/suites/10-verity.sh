@@ -185,6 +185,14 @@ if [ -n "$VS" ]; then
 	check verity-fec-hash-offset-fec-offset fec_compare 5 data.4096.777 --salt "$SALT" --uuid "$UUID" \
 		--hash-offset 8192 --fec-offset 4096
 	check verity-fec-veritysetup-repairs fec_repairs
+	fec_verify_vs() { # our verify checks veritysetup's parity, and finds a flipped parity byte
+		rm -f vs.hash vs.fec
+		"$VS" format data.4096.777 vs.hash --fec-device vs.fec --fec-roots 6 >vs.out || return 1
+		"$DV" verify data.4096.777 vs.hash "$(roothash vs.out)" --fec-device vs.fec --fec-roots 6 || return 1
+		flip vs.fec 100
+		! "$DV" verify data.4096.777 vs.hash "$(roothash vs.out)" --fec-device vs.fec --fec-roots 6
+	}
+	check verity-fec-verify-veritysetup-parity fec_verify_vs
 fi
 rm -f out.fec
 expect_fail verity-fec-bad-roots 'fec-roots' "$DV" format data.4096.777 out.hash --fec-device out.fec --fec-roots 25

@@ -266,3 +266,52 @@ func (e *rsEncoder) step(par [][]byte, blk []byte) {
 	copy(par, par[1:])
 	par[last] = fb
 }
+
+// VerifyFEC recomputes the parity EncodeFEC would write and compares it with
+// the parity stored in fec at fecOffset. It returns nil when they match, and
+// otherwise an error wrapping ErrCorrupt that names the first differing byte
+// of the FEC device (a difference means the parity, the data or the covered
+// hash blocks changed since it was written).
+func VerifyFEC(data io.ReaderAt, dataSize int64, hash io.ReaderAt, hashStart, hashSize int64,
+	fec io.ReaderAt, fecOffset int64, roots, blockSize int) error {
+	c := &fecChecker{r: fec, first: -1}
+	if _, err := encodeFEC(data, dataSize, hash, hashStart, hashSize, c, fecOffset, roots, blockSize, 0); err != nil {
+		return err
+	}
+	if c.err != nil {
+		return c.err
+	}
+	if c.first >= 0 {
+		return fmt.Errorf("%w: FEC parity differs at byte %d of the FEC device", ErrCorrupt, c.first)
+	}
+	return nil
+}
+
+// fecChecker is an io.WriterAt that compares instead of writing. encodeFEC
+// serializes its WriteAt calls.
+type fecChecker struct {
+	r     io.ReaderAt
+	buf   []byte
+	first int64
+	err   error
+}
+
+func (c *fecChecker) WriteAt(p []byte, off int64) (int, error) {
+	if cap(c.buf) < len(p) {
+		c.buf = make([]byte, len(p))
+	}
+	b := c.buf[:len(p)]
+	if err := readFull(c.r, b, off, "FEC"); err != nil {
+		c.err = err
+		return 0, err
+	}
+	for i := range p {
+		if p[i] != b[i] {
+			if c.first < 0 || off+int64(i) < c.first {
+				c.first = off + int64(i)
+			}
+			break
+		}
+	}
+	return len(p), nil
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -92,5 +93,37 @@ func BenchmarkFEC(b *testing.B) {
 		if _, err := EncodeFEC(bytes.NewReader(data), int64(len(data)), bytes.NewReader(nil), 0, 0, discardWriter{}, 0, 2, 4096); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestVerifyFEC(t *testing.T) {
+	p := Params{1, "sha256", 4096, 4096, []byte("f"), testUUID, true}
+	data := randomData(600, 4096, 11)
+	var h, f memFile
+	r, err := Format(bytes.NewReader(data), int64(len(data)), &h, 0, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := int64(r.HashStartBlock) * 4096
+	size := int64(len(h.b)) - start
+	if _, err := EncodeFEC(bytes.NewReader(data), int64(len(data)), &h, start, size, &f, 8192, 4, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyFEC(bytes.NewReader(data), int64(len(data)), &h, start, size, &f, 8192, 4, 4096); err != nil {
+		t.Fatalf("good parity: %v", err)
+	}
+	f.b[8192+5000] ^= 1
+	if err := VerifyFEC(bytes.NewReader(data), int64(len(data)), &h, start, size, &f, 8192, 4, 4096); !errors.Is(err, ErrCorrupt) ||
+		!strings.Contains(err.Error(), "byte 13192") {
+		t.Errorf("flipped parity: %v", err)
+	}
+	f.b[8192+5000] ^= 1
+	data[77] ^= 1
+	if err := VerifyFEC(bytes.NewReader(data), int64(len(data)), &h, start, size, &f, 8192, 4, 4096); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("flipped data: %v", err)
+	}
+	short := &memFile{f.b[:9000]}
+	if err := VerifyFEC(bytes.NewReader(data), int64(len(data)), &h, start, size, short, 8192, 4, 4096); err == nil || errors.Is(err, ErrCorrupt) {
+		t.Errorf("short FEC device: %v", err)
 	}
 }

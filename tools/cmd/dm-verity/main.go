@@ -19,7 +19,13 @@
 //
 // verify reads the superblock at --hash-offset (unless --no-superblock, when
 // the parameters come from the flags) and exits 0 when data and tree match
-// ROOT, 1 naming the first bad block. Exit 2 is bad usage.
+// ROOT, 1 naming the first bad block. With --fec-device it then also
+// recomputes the FEC parity and compares it. Exit 2 is bad usage.
+//
+// --fec-device FILE --fec-roots N [--fec-offset BYTES] on format writes
+// Reed-Solomon parity as `veritysetup format --fec-device` does (equal data
+// and hash block sizes; FILE may be HASH or DATA, with the offset past what
+// they hold); the table's FEC words are in the "fec" object of --params-out.
 package main
 
 import (
@@ -497,6 +503,9 @@ func printSummary(w io.Writer, hashPath string, p verity.Params, r *verity.Resul
 
 func runVerify(args []string) error {
 	f := newParamFlags("verify")
+	fecPath := f.fs.String("fec-device", "", "also check the FEC parity in this file")
+	fecRoots := f.fs.Int("fec-roots", 2, "FEC parity bytes per codeword (2..24)")
+	fecOffset := f.fs.Int64("fec-offset", 0, "byte offset of the parity in the FEC device")
 	pos, err := cli.Parse(f.fs, args)
 	if err != nil {
 		return err
@@ -543,10 +552,37 @@ func runVerify(args []string) error {
 	} else if size, err = f.dataSize(p, data, same); err != nil {
 		return err
 	}
+	if *fecPath != "" && (*fecRoots < verity.MinFECRoots || *fecRoots > verity.MaxFECRoots) {
+		return cli.Usagef("--fec-roots %d (want %d..%d)", *fecRoots, verity.MinFECRoots, verity.MaxFECRoots)
+	}
 	if err := verity.Verify(data, size, hash, f.hashOffset, p, root); err != nil {
 		return fmt.Errorf("%s: %w", dataPath, err)
 	}
 	fmt.Printf("%s: verified %d bytes against root hash %s\n", dataPath, size, hex.EncodeToString(root))
+	if *fecPath == "" {
+		return nil
+	}
+	lay, err := verity.Plan(size, f.hashOffset, p)
+	if err != nil {
+		return err
+	}
+	bs := int64(p.DataBlockSize)
+	hashStart := int64(lay.HashStartBlock) * bs
+	var hashEnd int64
+	if filepath.Clean(*fecPath) == filepath.Clean(hashPath) || sameFile(*fecPath, hashPath) {
+		hashEnd = *fecOffset
+	} else if hashEnd, err = sizeOf(hash); err != nil {
+		return fmt.Errorf("size of %s: %w", hashPath, err)
+	}
+	fec, err := os.Open(*fecPath)
+	if err != nil {
+		return fmt.Errorf("open FEC: %w", err)
+	}
+	defer fec.Close()
+	if err := verity.VerifyFEC(data, size, hash, hashStart, max(hashEnd/bs*bs-hashStart, 0), fec, *fecOffset, *fecRoots, p.DataBlockSize); err != nil {
+		return fmt.Errorf("%s: %w", *fecPath, err)
+	}
+	fmt.Printf("%s: FEC parity (%d roots) matches\n", *fecPath, *fecRoots)
 	return nil
 }
 
