@@ -353,7 +353,7 @@ func (s *fakeSys) kernel() *Kernel {
 			s.mounted = fmt.Sprintf("%s %s %s %s", dev, c.NewRoot, c.FSType, c.MountOpt)
 			return nil
 		},
-		RunMountCmd: func(cmd string, env []string) error {
+		RunMountCmd: func(cmd, _ string, env []string) error {
 			s.cmds = append(s.cmds, cmd+" | "+strings.Join(env, " "))
 			return nil
 		},

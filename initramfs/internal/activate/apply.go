@@ -32,7 +32,7 @@ type Kernel struct {
 	RemoveNode  func(name string) error
 	ReadAll     func(path string) error // DMTOOLS_SEALED_READCHECK
 	Mount       func(dev string, c *Config) error
-	RunMountCmd func(cmd string, env []string) error
+	RunMountCmd func(cmd, newroot string, env []string) error // mkdir -p newroot, then sh -c cmd
 }
 
 // UUIDPrefix marks the mapped devices dm-activate creates.
@@ -299,7 +299,7 @@ func mount(p *Plan, k *Kernel, log io.Writer) error {
 	c := p.Cfg
 	if c.MountCmd != "" {
 		fmt.Fprintf(log, "dm-activate: running DMTOOLS_MOUNT_CMD\n")
-		if err := k.RunMountCmd(c.MountCmd, MountEnv(p)); err != nil {
+		if err := k.RunMountCmd(c.MountCmd, c.NewRoot, MountEnv(p)); err != nil {
 			return fmt.Errorf("DMTOOLS_MOUNT_CMD failed: %w", err)
 		}
 		return nil

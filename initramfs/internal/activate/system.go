@@ -140,7 +140,10 @@ func readAll(path string) error {
 	}
 }
 
-func runShell(cmd string, env []string) error {
+func runShell(cmd, newroot string, env []string) error {
+	if err := os.MkdirAll(newroot, 0o755); err != nil {
+		return fmt.Errorf("cannot create %s: %w", newroot, err)
+	}
 	x := exec.Command("/bin/sh", "-c", cmd)
 	x.Env = append(os.Environ(), env...)
 	x.Stdin, x.Stdout, x.Stderr = os.Stdin, os.Stdout, os.Stderr
