@@ -17,6 +17,20 @@ import (
 	"github.com/rules-dm/rules_dm/tools/crypt/internal/fastaes"
 )
 
+// AEAD cipher specs (the kernel's capi: form, IV mode "random").
+const (
+	AEADGCM        = "capi:gcm(aes)-random"
+	AEADAuthencXTS = "capi:authenc(hmac(sha256),xts(aes))-random"
+)
+
+const aeadIVLabel = "dm-crypt-aead deterministic iv v1"
+
+// ErrAuth is wrapped by errors for a sector whose tag does not verify.
+var ErrAuth = errors.New("authentication failed")
+
+// AEAD seals and opens sectors of an authenticated dm-crypt mapping. It is
+// safe for concurrent use.
+//
 // Authenticated dm-crypt (table option integrity:<N>:aead over a
 // dm-integrity device in "none" hash mode), built offline as
 // docs/aead-offline.md describes and as verified in a 6.1 kernel:
@@ -46,20 +60,6 @@ import (
 // below n^2/2^97 for n sectors: < 2^-41 for a 1 TiB image of 4 KiB sectors).
 // Sectors the kernel later rewrites get kernel-random IVs; the image stays
 // valid.
-
-// AEAD cipher specs (the kernel's capi: form, IV mode "random").
-const (
-	AEADGCM        = "capi:gcm(aes)-random"
-	AEADAuthencXTS = "capi:authenc(hmac(sha256),xts(aes))-random"
-)
-
-const aeadIVLabel = "dm-crypt-aead deterministic iv v1"
-
-// ErrAuth is wrapped by errors for a sector whose tag does not verify.
-var ErrAuth = errors.New("authentication failed")
-
-// AEAD seals and opens sectors of an authenticated dm-crypt mapping. It is
-// safe for concurrent use.
 type AEAD struct {
 	spec       string
 	sectorSize int

@@ -36,8 +36,17 @@
 // elsewhere crypto/aes and golang.org/x/crypto/xts. Both paths are
 // cross-tested and give identical bytes.
 //
-// Non-goals and limits: no authentication (dm-crypt's plain modes have
-// none; see the AEAD helpers for integrity:N:aead), no LUKS header, no
+// Authenticated dm-crypt (integrity:<N>:aead over dm-integrity) is in
+// aead.go: [NewAEAD] for capi:gcm(aes)-random and
+// capi:authenc(hmac(sha256),xts(aes))-random writes ciphertext plus one
+// [auth tag | IV] entry per sector, with deterministic SIV-style IVs (see
+// [AEAD] and docs/aead-offline.md).
+//
+// [Table] builds the kernel table line and [Cipher.Params] the layer's
+// manifest fragment ([Params], never the key).
+//
+// Non-goals and limits: no authentication in the plain modes (dm-crypt has
+// none there; use the AEAD specs), no LUKS header, no
 // ciphertext stealing (sector sizes are multiples of 16), no other ciphers or
 // IV modes (benbi, lmk, tcw, eboiv, plain64be, null) for now. The package
 // reads no clock and no randomness: same key and input give the same bytes.
