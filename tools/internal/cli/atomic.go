@@ -103,6 +103,7 @@ func cleanupAll() {
 	for _, f := range files {
 		f.Abort()
 	}
+	undoAll()      // UndoOnFailure paths (undo.go)
 	releaseLocks() // LockDir locks (lock.go)
 }
 

@@ -5,6 +5,7 @@ package cli
 import (
 	"bufio"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,4 +158,50 @@ func TestLockDirAcrossProcesses(t *testing.T) {
 		t.Fatalf("LockDir after the holder died: %v", err)
 	}
 	unlock()
+}
+
+func TestUndoOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
+	// failure: both committed outputs are removed, and the lock released
+	code := run("prog", func([]string) error {
+		unlock, err := LockDir(dir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		for _, p := range []string{a, b} {
+			if err := WriteFileAtomic(p, []byte("x"), 0o644); err != nil {
+				return err
+			}
+			UndoOnFailure(p)
+		}
+		return errors.New("the manifest could not be written")
+	}, nil, io.Discard)
+	if code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("left after a failure: %v", ents)
+	}
+	// success: nothing is removed, and a later failure does not reach back
+	code = run("prog", func([]string) error {
+		if err := WriteFileAtomic(a, []byte("x"), 0o644); err != nil {
+			return err
+		}
+		UndoOnFailure(a)
+		return nil
+	}, nil, io.Discard)
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	undoMu.Lock()
+	n := len(undoPaths)
+	undoMu.Unlock()
+	if _, err := os.Stat(a); err != nil || n != 1 {
+		t.Fatalf("success removed its output (%v) or dropped the registration (%d)", err, n)
+	}
+	undoMu.Lock()
+	undoPaths = nil // one run per process in real commands
+	undoMu.Unlock()
 }
