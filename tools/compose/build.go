@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/rules-dm/rules_dm/tools/crypt"
 	"github.com/rules-dm/rules_dm/tools/integrity"
@@ -128,11 +129,50 @@ func (b *builder) encrypt(dst io.WriterAt, src io.ReaderAt, size int64) error {
 	return nil
 }
 
+// copyInput copies the input to dst, leaving holes of a sparse input as
+// holes (SEEK_DATA/SEEK_HOLE; the verity tree then skips them too).
 func (b *builder) copyInput(dst *cli.File) error {
-	if _, err := io.Copy(dst.File, io.NewSectionReader(b.in, 0, b.size)); err != nil {
+	if err := sparseCopy(dst.File, b.in, b.size); err != nil {
 		return fmt.Errorf("copy input: %w", err)
 	}
 	return nil
+}
+
+const (
+	seekData = 3 // SEEK_DATA
+	seekHole = 4 // SEEK_HOLE
+)
+
+func sparseCopy(dst, src *os.File, size int64) error {
+	buf := make([]byte, 1<<20)
+	copyRange := func(from, to int64) error {
+		_, err := io.CopyBuffer(io.NewOffsetWriter(dst, from), io.NewSectionReader(src, from, to-from), buf)
+		return err
+	}
+	for off := int64(0); off < size; {
+		d, err := src.Seek(off, seekData)
+		if err != nil {
+			if errors.Is(err, syscall.ENXIO) { // only a hole is left
+				break
+			}
+			return copyRange(off, size) // no SEEK_DATA here: copy everything
+		}
+		if d >= size {
+			break
+		}
+		h, err := src.Seek(d, seekHole)
+		if err != nil || h > size {
+			h = size
+		}
+		if h <= d {
+			return copyRange(d, size)
+		}
+		if err := copyRange(d, h); err != nil {
+			return err
+		}
+		off = h
+	}
+	return dst.Truncate(size)
 }
 
 func setSize(f *cli.File, size int64) error {

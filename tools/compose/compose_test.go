@@ -187,3 +187,28 @@ func TestExt4BlockSize(t *testing.T) {
 		t.Fatalf("not ext4: got %d", got)
 	}
 }
+
+func TestSparseCopy(t *testing.T) {
+	dir := t.TempDir()
+	for _, layout := range [][]int64{{}, {0}, {5 << 20}, {0, 3 << 20, 7<<20 + 4096}} {
+		src, _ := os.Create(filepath.Join(dir, "src"))
+		size := int64(8 << 20)
+		src.Truncate(size)
+		want := make([]byte, size)
+		for i, off := range layout {
+			blk := bytes.Repeat([]byte{byte(i + 1)}, 8192)
+			src.WriteAt(blk, off)
+			copy(want[off:], blk)
+		}
+		dst, _ := os.Create(filepath.Join(dir, "dst"))
+		if err := sparseCopy(dst, src, size); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(dst.Name())
+		if !bytes.Equal(got, want) {
+			t.Fatalf("layout %v: copy differs", layout)
+		}
+		src.Close()
+		dst.Close()
+	}
+}
