@@ -25,6 +25,14 @@ if ! command -v mkfs.ext4 >/dev/null || ! command -v debugfs >/dev/null; then
 	$SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q e2fsprogs >/dev/null
 fi
 command -v go >/dev/null || { echo "quickstart: Go is required (https://go.dev/dl/; see go.mod for the version)" >&2; exit 1; }
+# Go >= 1.21 builds it (fetching go.mod's toolchain when older, unless GOTOOLCHAIN=local);
+# Debian 12's golang-go is 1.19: use bookworm-backports (golang-1.2x) or go.dev/dl.
+gov=$(go env GOVERSION 2>/dev/null || echo go1.0)
+gominor=$(echo "$gov" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+if [ "${gominor:-0}" -lt 21 ]; then
+	echo "quickstart: $gov is too old: Go 1.21 or newer is needed (Debian 12: golang from bookworm-backports, or https://go.dev/dl/)" >&2
+	exit 1
+fi
 
 mkdir -p "$IN/bin"
 echo "== building dm-compose"
