@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"path/filepath"
 
 	"github.com/rules-dm/rules_dm/tools/verity"
 )
@@ -13,17 +12,16 @@ import (
 // A tree appended to the image it protects, with the salt and UUID derived
 // from a seed, and the kernel table with the manifest's placeholders.
 func ExampleFormat() {
-	img := filepath.Join(os.TempDir(), "verity-example.img")
-	defer os.Remove(img)
-	const dataSize = 1 << 20
-	if err := os.WriteFile(img, bytes.Repeat([]byte("rules_dm"), dataSize/8), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	f, err := os.CreateTemp("", "verity-example-*.img")
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer os.Remove(f.Name())
 	defer f.Close()
+	const dataSize = 1 << 20
+	if _, err := f.Write(bytes.Repeat([]byte("rules_dm"), dataSize/8)); err != nil {
+		log.Fatal(err)
+	}
 
 	p := verity.DefaultParams()
 	p.Salt = verity.DeriveSalt("//images:root", p)
