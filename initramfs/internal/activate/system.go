@@ -140,6 +140,9 @@ func readAll(path string) error {
 	}
 }
 
+// runShell runs DMTOOLS_MOUNT_CMD. When it fails, whatever it mounted on
+// newroot is unmounted (best effort) so that the cleanup can remove the
+// mappings, as apply_manifest.sh does.
 func runShell(cmd, newroot string, env []string) error {
 	if err := os.MkdirAll(newroot, 0o755); err != nil {
 		return fmt.Errorf("cannot create %s: %w", newroot, err)
@@ -147,7 +150,11 @@ func runShell(cmd, newroot string, env []string) error {
 	x := exec.Command("/bin/sh", "-c", cmd)
 	x.Env = append(os.Environ(), env...)
 	x.Stdin, x.Stdout, x.Stderr = os.Stdin, os.Stdout, os.Stderr
-	return x.Run()
+	err := x.Run()
+	if err != nil {
+		_ = unix.Unmount(newroot, 0)
+	}
+	return err
 }
 
 // FailHooks are the fail actions' system calls (replaced in tests).
