@@ -20,11 +20,12 @@ check() {
 	_name=$1
 	shift
 	_log="$WORK/.check.log"
-	if "$@" >"$_log" 2>&1; then
+	_rc=0
+	"$@" >"$_log" 2>&1 || _rc=$?
+	if [ "$_rc" -eq 0 ]; then
 		echo "  PASS $_name"
 		_record PASS "$_name"
 	else
-		_rc=$?
 		echo "  FAIL $_name (exit $_rc)"
 		sed 's/^/    | /' "$_log" | tail -n 40
 		_record FAIL "$_name"
@@ -36,12 +37,13 @@ expect_fail() {
 	_pat=$2
 	shift 2
 	_err="$WORK/.expect.err"
-	if "$@" >/dev/null 2>"$_err"; then
+	_rc=0
+	"$@" >/dev/null 2>"$_err" || _rc=$?
+	if [ "$_rc" -eq 0 ]; then
 		echo "  FAIL $_name (succeeded, expected an error)"
 		_record FAIL "$_name"
 		return
 	fi
-	_rc=$?
 	_lines=$(wc -l <"$_err")
 	if [ "$_lines" -ne 1 ] || ! grep -Eq -- "$_pat" "$_err" || grep -q 'goroutine\|panic:' "$_err"; then
 		echo "  FAIL $_name (exit $_rc; want one stderr line matching /$_pat/, got $_lines:)"
