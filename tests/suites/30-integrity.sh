@@ -17,7 +17,7 @@ REFS="$ROOT/tools/integrity/testdata/refs"
 cd "$WORK" || exit 1
 umask 077
 
-"$PY" "$REFS/payload.py" 16777216 >payload
+"$PY" "$REFS/payload.py" 67108864 >payload
 printf 'rules_dm integrity test hmac key' | sha256sum | cut -c1-64 | xxd -r -p >hmac.key
 
 # ---------------------------------------------------------------- kernel references
@@ -54,13 +54,16 @@ refcmp() {
 	# table subcommand reads the same back from the image
 	_t=$("$DI" table --data-dev "$_dev" --meta-dev "$_meta" --mode "$_m" ${_kf:+--hash hmac-sha256} --key-placeholder "$_key" ours.img)
 	[ "$_t" = "$_ref" ] || { printf 'table cmd\n ours %s\n  ref %s\n' "$_t" "$_ref"; return 1; }
-	if [ "$_lay" = separate ]; then
-		# shellcheck disable=SC2086
-		"$DI" verify $_kf in.img ours.img
-	else
-		# shellcheck disable=SC2086
-		"$DI" verify $_kf ours.img
-	fi
+	# our verify accepts ours and the kernel's own (un-normalised) image
+	for _img in ours.img ref.img; do
+		if [ "$_lay" = separate ]; then
+			# shellcheck disable=SC2086
+			"$DI" verify $_kf in.img "$_img" || return 1
+		else
+			# shellcheck disable=SC2086
+			"$DI" verify $_kf "$_img" || return 1
+		fi
+	done
 }
 check ref-sep-crc32c-4k refcmp sep-crc32c-4k separate crc32c 4096 J 8388608
 check ref-sep-sha256-4k refcmp sep-sha256-4k separate sha256 4096 J 8388608
@@ -69,6 +72,9 @@ check ref-sep-crc32c-512 refcmp sep-crc32c-512 separate crc32c 512 J 2097152
 check ref-sep-crc32c-4k-D refcmp sep-crc32c-4k-D separate crc32c 4096 D 8388608
 check ref-il-crc32c-4k refcmp il-crc32c-4k interleaved crc32c 4096 J $((32336 * 512))
 check ref-il-sha256-512 refcmp il-sha256-512 interleaved sha256 512 J $((1952 * 512))
+# 64 MiB: the kernel's default journal size is 2 sections here (journal_sectors:784)
+check ref-sep-crc32c-4k-64m refcmp sep-crc32c-4k-64m separate crc32c 4096 J 67108864
+check ref-il-crc32c-4k-64m refcmp il-crc32c-4k-64m interleaved crc32c 4096 J $((130152 * 512))
 
 # ---------------------------------------------------------------- integritysetup dump
 # dumpcheck LAYOUT HASH BS FIX(1|0) [extra format flags]

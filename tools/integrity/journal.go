@@ -43,13 +43,16 @@ func (g *geom) writeJournal(w io.WriterAt, base int64) error {
 	return nil
 }
 
-// checkJournal verifies that the journal is a valid empty journal of one uniform
-// commit sequence (what a fresh format or a clean close leaves). It returns the seq.
+// checkJournal verifies that the journal is a valid empty journal: every sector of a
+// section carries the commit id of one sequence (sections may differ: the kernel
+// commits section by section, e.g. seqs 2,1 after a close) and every entry is unused.
+// It returns the sequence of section 0.
 func (g *geom) checkJournal(r io.ReaderAt, base int64) (int, error) {
-	seq := -1
+	first := -1
 	n := g.sectionSectors * SectorSize
 	buf := make([]byte, n)
 	for i := 0; i < g.sections; i++ {
+		seq := -1
 		off := base + int64(SuperblockSectors*SectorSize) + int64(i)*int64(n)
 		if _, err := r.ReadAt(buf, off); err != nil {
 			return 0, fmt.Errorf("read journal section %d: %w", i, err)
@@ -72,6 +75,9 @@ func (g *geom) checkJournal(r io.ReaderAt, base int64) (int, error) {
 				return 0, fmt.Errorf("journal section %d sector %d: commit sequence %d, expected %d (journal not empty)", i, j, s, seq)
 			}
 		}
+		if first < 0 {
+			first = seq
+		}
 		for e := 0; e < g.sectionEntries; e++ {
 			o := (e%journalBlockSectors)*SectorSize + (e/journalBlockSectors)*g.entrySize
 			if binary.LittleEndian.Uint32(buf[o+4:]) != 0xffffffff {
@@ -79,5 +85,5 @@ func (g *geom) checkJournal(r io.ReaderAt, base int64) (int, error) {
 			}
 		}
 	}
-	return seq, nil
+	return first, nil
 }

@@ -28,5 +28,7 @@ ref sep-crc32c-512 /dev/vdg /dev/vdh 512 --integrity crc32c
 ref sep-crc32c-4k-D /dev/vdi /dev/vdj 4096 --integrity crc32c  --integrity-no-journal
 ref il-crc32c-4k /dev/vdk - 4096 --integrity crc32c
 ref il-sha256-512 /dev/vdl - 512 --integrity sha256
+ref sep-crc32c-4k-64m /dev/vdm /dev/vdn 4096 --integrity crc32c
+ref il-crc32c-4k-64m /dev/vdo - 4096 --integrity crc32c
 sync
 exit $fail
