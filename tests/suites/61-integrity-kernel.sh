@@ -65,6 +65,8 @@ sep-hmac-4k separate hmac-sha256 4096 8388608
 sep-crc32c-512 separate crc32c 512 2097152
 sep-crc32c-4k-D separate crc32c 4096 4194304 --mode D
 sep-crc32c-4k-nofix separate crc32c 4096 4194304 --no-fix-hmac
+sep-sha256-t20 separate sha256 4096 4194304 --tag-size 20
+sep-crc32c-t8-js4 separate crc32c 4096 4194304 --tag-size 8 --journal-sections 4
 il-crc32c-4k interleaved crc32c 4096 12582912
 il-sha256-512 interleaved sha256 512 2097152
 il-hmac-4k interleaved hmac-sha256 4096 6291456 --interleave-sectors 4096"
