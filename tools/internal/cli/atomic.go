@@ -93,7 +93,20 @@ func (f *File) forget() {
 	pendingMu.Unlock()
 }
 
+// exitMu serialises the end of a run. The signal watcher takes it for its
+// cleanup and keeps it until its os.Exit, so a main goroutine that fails
+// meanwhile (its files closed under it) blocks in cleanupAll instead of
+// printing a second error line, and a run that has succeeded cannot exit 0
+// while its outputs are being removed (UndoOnFailure).
+var exitMu sync.Mutex
+
 func cleanupAll() {
+	exitMu.Lock()
+	defer exitMu.Unlock()
+	cleanupLocked()
+}
+
+func cleanupLocked() {
 	pendingMu.Lock()
 	files := make([]*File, 0, len(pending))
 	for f := range pending {
@@ -113,16 +126,29 @@ func watchSignals() (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	quit := make(chan struct{})
+	stopped := false // guarded by exitMu
 	go func() {
 		select {
 		case s := <-ch:
-			cleanupAll()
+			exitMu.Lock() // never released: os.Exit below
+			if stopped {
+				// the run ended first: its outcome and outputs stand
+				exitMu.Unlock()
+				return
+			}
+			cleanupLocked()
 			fmt.Fprintf(os.Stderr, "interrupted by %v; partial outputs removed\n", s)
 			os.Exit(ExitFailure)
 		case <-quit:
 		}
 	}()
-	return func() { signal.Stop(ch); close(quit) }
+	return func() {
+		exitMu.Lock()
+		stopped = true
+		signal.Stop(ch)
+		close(quit)
+		exitMu.Unlock()
+	}
 }
 
 // WriteFileAtomic writes data to path through Create/Commit.

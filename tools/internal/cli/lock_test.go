@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -204,4 +205,67 @@ func TestUndoOnFailure(t *testing.T) {
 	undoMu.Lock()
 	undoPaths = nil // one run per process in real commands
 	undoMu.Unlock()
+}
+
+// TestSignalHelper is a command that writes an output until SIGTERM (see
+// TestSignalMidWriteOneLine).
+func TestSignalHelper(t *testing.T) {
+	dir := os.Getenv("RULES_DM_SIGNAL_HELPER_DIR")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	Main("helper", func([]string) error {
+		unlock, err := LockDir(dir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		f, err := Create(filepath.Join(dir, "out.img"), 0o644)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 64<<10)
+		os.Stdout.WriteString("writing\n")
+		for {
+			if _, err := f.WriteAt(buf, 0); err != nil {
+				return err // "file already closed" once the watcher aborted it
+			}
+		}
+	})
+}
+
+// SIGTERM while the main goroutine writes: exit 1, one stderr line, nothing
+// left (no temporary, no lock file), never a second error from the writer
+// whose file was closed under it.
+func TestSignalMidWriteOneLine(t *testing.T) {
+	for i := 0; i < 10; i++ {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelper$")
+		cmd.Env = append(os.Environ(), "RULES_DM_SIGNAL_HELPER_DIR="+dir)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(out).ReadString('\n'); line != "writing\n" {
+			cmd.Process.Kill()
+			t.Fatalf("helper: %q", line)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != ExitFailure {
+			t.Fatalf("run %d: %v, want exit %d", i, err, ExitFailure)
+		}
+		if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "interrupted by terminated") {
+			t.Fatalf("run %d: stderr %q, want one line", i, s)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("run %d: left %v", i, ents)
+		}
+	}
 }
