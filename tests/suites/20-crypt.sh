@@ -298,6 +298,27 @@ while read -r name sha table; do
 	esac
 	dmsetup remove "k$i" || fail=1
 done <"$DMTEST_FILES/cases"
+while IFS='|' read -r head itable ctable; do
+	set -- $head
+	n=$1 sha=$2 msec=$3 moff=$4
+	i=${n%t}
+	echo "0 128 linear /dev/vdc $(((i - 1) * 128))" | dmsetup create "ad$n" &&
+		echo "0 $msec linear /dev/vdd $moff" | dmsetup create "am$n" &&
+		echo "$itable" | dmsetup create "ai$n" &&
+		echo "$ctable" | dmsetup create "ac$n" || { echo "DMTEST-BAD a$n: create failed"; fail=1; continue; }
+	got=$(sha256sum <"/dev/mapper/ac$n" | cut -d' ' -f1)
+	case $n in
+	*t)
+		# buffered reads fail for the whole 4 KiB page around a bad sector
+		# (aead-offline.md); sector 5 must fail, the next page must not
+		bad=$(for s in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do dd if="/dev/mapper/ac$n" of=/dev/null bs=512 skip=$s count=1 2>/dev/null || echo $s; done | tr '\n' ' ')
+		case " $bad" in *" 5 "*) ok5=1 ;; *) ok5=0 ;; esac
+		if [ "$got" != "$sha" ] && [ $ok5 = 1 ] && ! echo " $bad" | grep -q ' \(8\|9\|1[0-5]\) '; then echo "DMTEST-OK a$n"; else echo "DMTEST-BAD a$n: tampered read sha256 $got, failing sectors: $bad"; fail=1; fi
+		;;
+	*) if [ "$got" = "$sha" ]; then echo "DMTEST-OK a$n"; else echo "DMTEST-BAD a$n: sha256 $got"; fail=1; fi ;;
+	esac
+	dmsetup remove "ac$n"; dmsetup remove "ai$n"; dmsetup remove "am$n"; dmsetup remove "ad$n"
+done <"$DMTEST_FILES/aead"
 sync
 exit $fail
 EOF
@@ -323,6 +344,73 @@ kernel_prepare() {
 		cp "k$_n.plain" "kfiles/w$_n.img"
 	done <kcases.txt
 }
+# AEAD in the same guest: for each case a 64 KiB data image (our
+# ciphertext) and a dm-integrity metadata image built here from the rules of
+# docs/aead-offline.md (superblock v2, empty journal, our tag entries), on
+# disks C and D, carved with dm-linear; integrity ("none" hash, J) under
+# crypt integrity:<N>:aead; the guest compares sha256 of the crypt mapping.
+cat >kaead.txt <<'EOF'
+capi:gcm(aes)-random 32 512
+capi:gcm(aes)-random 16 4096
+capi:authenc(hmac(sha256),xts(aes))-random 96 512
+capi:authenc(hmac(sha256),xts(aes))-random 64 4096
+capi:gcm(aes)-random 32 512 tamper
+EOF
+cat >mkmeta.py <<'EOF'
+# mkmeta.py TAG_SIZE SECTOR_SIZE DATA_BYTES TAGS OUT: dm-integrity metadata
+# device for a separate-metadata AEAD layout (docs/aead-offline.md, section 3).
+import struct, sys
+tag, ss, size, tagsf, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+spb = ss // 512
+js = 1
+entry = (8 + 8 * spb + tag + 7) // 8 * 8
+eps = 504 // entry
+section = 8 * eps * spb + 8
+initial = 8 + js * section
+sb = b"integrt\0" + struct.pack("<BBHIQIBB2xQ8x16s", 2, 0, tag, js, size // 512, 0,
+                                 spb.bit_length() - 1, 15 if spb == 1 else 12, 0, bytes(16))
+meta = bytearray(initial * 512)
+meta[:len(sb)] = sb
+for s in range(js):
+    base = (8 + s * section) * 512
+    for n in range(8 * eps):
+        off = base + (n % 8) * 512 + (n // 8) * entry
+        meta[off + 4:off + 8] = b"\xff\xff\xff\xff"
+    for i in range(section):
+        end = base + (i + 1) * 512
+        meta[end - 8:end] = struct.pack("<Q", 0x1111111111111111 ^ (s << 32 ^ i))
+tags = open(tagsf, "rb").read()
+assert len(tags) == size // ss * tag
+meta += tags + bytes(-len(tags) % 65536)  # tag area rounded up to 64 KiB (buffer_sectors 128)
+open(out, "wb").write(meta)
+EOF
+kernel_prepare_aead() {
+	rm -f kfiles/aead diskC.img diskD.img
+	: >kfiles/aead
+	_n=0
+	while read -r _spec _kl _ss _tamper; do
+		_n=$((_n + 1))
+		rand "a$_n.key" "$_kl"
+		rand "a$_n.plain" 65536
+		"$DC" encrypt --cipher "$_spec" --key-file "a$_n.key" --sector-size "$_ss" --tags "a$_n.tags" "a$_n.plain" "a$_n.enc" || return 1
+		# tamper: one flipped ciphertext byte in sector 5; the kernel must refuse it
+		[ -n "$_tamper" ] && printf '\001' | dd of="a$_n.enc" bs=1 seek=$((5 * _ss + 17)) conv=notrunc status=none
+		_tag=$(($(stat -c %s "a$_n.tags") / (65536 / _ss)))
+		"$PY" mkmeta.py "$_tag" "$_ss" 65536 "a$_n.tags" "a$_n.meta" || return 1
+		_msec=$(($(stat -c %s "a$_n.meta") / 512))
+		[ "$_msec" -le 1024 ] || return 1
+		dd if="a$_n.enc" of=diskC.img bs=512 seek=$(((_n - 1) * 128)) conv=notrunc status=none
+		dd if="a$_n.meta" of=diskD.img bs=512 seek=$(((_n - 1) * 1024)) conv=notrunc status=none
+		_name=$_n
+		[ -n "$_tamper" ] && _name="${_n}t"
+		_opt="1 meta_device:/dev/mapper/am$_name"
+		[ "$_ss" = 4096 ] && _opt="2 block_size:4096 meta_device:/dev/mapper/am$_name"
+		_t=$("$DC" table --cipher "$_spec" --sector-size "$_ss" --key-ref "$(xxd -p -c 256 "a$_n.key")" --device "/dev/mapper/ai$_name" 65536) || return 1
+		printf '%s %s %d %d|0 128 integrity /dev/mapper/ad%s 0 %d J %s|%s\n' \
+			"$_name" "$(sha256sum <"a$_n.plain" | cut -d' ' -f1)" "$_msec" $(((_n - 1) * 1024)) "$_name" "$_tag" "$_opt" "$_t" >>kfiles/aead
+	done <kaead.txt
+	truncate -s $((8 * 1024 * 512)) diskD.img
+}
 kernel_checks() {
 	case " ${DMTEST_SKIP:-} " in *" e2e "*)
 		skip "kernel dm-crypt" "DMTEST_SKIP has e2e"
@@ -334,7 +422,8 @@ kernel_checks() {
 		return
 	fi
 	check "kernel: images, tables and plaintexts prepared" kernel_prepare
-	"$ROOT/tests/e2e/dmtest.sh" run --timeout 300 --files kfiles kguest.sh diskA.img diskB.img >kguest.log 2>&1
+	check "kernel: AEAD data and metadata images prepared" kernel_prepare_aead
+	"$ROOT/tests/e2e/dmtest.sh" run --timeout 400 --files kfiles kguest.sh diskA.img diskB.img diskC.img diskD.img >kguest.log 2>&1
 	_rc=$?
 	check "kernel: guest ran every case (exit 0)" sh -c "[ $_rc = 0 ] || { grep -a 'DMTEST\|crypt\|device-mapper' kguest.log | tail -n 40; false; }"
 	_n=0
@@ -347,6 +436,15 @@ kernel_checks() {
 		dd if=diskB.img of="k$_n.kw" bs=512 skip=$(((_n - 1) * 136)) count=128 status=none
 		check "we decrypt what the kernel wrote: $_what" kernel_decrypt "$_n" "$_spec" "$_ss" "$_ivo" "${_large[@]}"
 	done <kcases.txt
+	_n=0
+	while read -r _spec _kl _ss _tamper; do
+		_n=$((_n + 1))
+		if [ -n "$_tamper" ]; then
+			check "kernel refuses the tampered sector of our AEAD image (only its 4 KiB page): $_spec ss=$_ss" grep -q "^DMTEST-OK a${_n}t\$" kguest.log
+		else
+			check "kernel reads our AEAD image: $_spec key=$_kl ss=$_ss" grep -q "^DMTEST-OK a$_n\$" kguest.log
+		fi
+	done <kaead.txt
 }
 kernel_decrypt() { # N SPEC SS IVOFF [--iv-large-sectors]
 	grep -q "^DMTEST-WROTE w$1\$" kguest.log &&
