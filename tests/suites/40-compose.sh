@@ -220,6 +220,39 @@ check "crypt-then-integrity interleaved: integritysetup dump of the decrypted de
 check "verity sha512 + 1024-byte blocks + --salt: veritysetup verify" \
 	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir v512 --stack verity-only --verity-hash sha512 --verity-data-block-size 1024 --verity-hash-block-size 1024 --salt 00112233 >/dev/null"
 check "verity sha512 oracle" verity_oracle v512/manifest.json 0 v512/data.img v512/data.img
+# FEC: veritysetup format with the manifest's salt/UUID, tree and parity in the same file
+# at the same offsets, must give data.img byte for byte; veritysetup verify checks it too.
+fec_oracle() { # OUTDIR
+	local m=$1/manifest.json v=layers.0.verity roots start bs
+	roots=$(get "$m" $v.opts | awk '{print $4}')
+	start=$(get "$m" $v.opts | awk '{print $8}')
+	bs=$(get "$m" $v.data_block_size)
+	cp fs.img fecref.img &&
+		veritysetup format fecref.img fecref.img --hash-offset="$(get "$m" $v.hash_offset)" \
+			--salt="$(get "$m" $v.salt)" --uuid="$(get "$m" $v.uuid)" \
+			--fec-device=fecref.img --fec-offset=$((start * bs)) --fec-roots="$roots" >/dev/null &&
+		cmp fecref.img "$1/data.img" &&
+		veritysetup verify "$1/data.img" "$1/data.img" "$(get "$m" $v.root_hash)" --hash-offset="$(get "$m" $v.hash_offset)" \
+			--fec-device="$1/data.img" --fec-offset=$((start * bs)) --fec-roots="$roots"
+}
+check "verity-only --verity-fec-roots 2: build" "$DC" build --in fs.img --outdir fec2 --stack verity-only --verity-fec-roots 2
+check "verity FEC: veritysetup format --fec-device gives the same data.img" fec_oracle fec2
+check "verity-only --verity-fec-roots 24: build" "$DC" build --in fs.img --outdir fec24 --stack verity-only --verity-fec-roots 24
+check "verity FEC roots 24: veritysetup byte-identical" fec_oracle fec24
+check "verity FEC: dm-compose verify checks the parity" "$DC" verify fec2/manifest.json
+cp -r fec2 fec2.bad
+printf 'X' | dd of=fec2.bad/data.img bs=1 seek=$(($(stat -c %s fec2/data.img) - 100)) conv=notrunc 2>/dev/null
+"$PY" - fec2.bad <<'PYEOF'
+import hashlib, json, sys
+d = sys.argv[1]
+m = json.load(open(d + "/manifest.json"))
+b = open(d + "/data.img", "rb").read()
+m["artifacts"][0]["sha256"] = hashlib.sha256(b).hexdigest()
+open(d + "/manifest.json", "w").write(json.dumps(m, indent=2) + "\n")
+PYEOF
+expect_fail "verify: damaged FEC parity (sha256 re-recorded)" "FEC|corrupt" "$DC" verify fec2.bad/manifest.json
+check "crypt-then-verity --verity-fec-roots 4: build + verify" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir fecctv --stack crypt-then-verity --verity-fec-roots 4 --key-file xts.key >/dev/null && grep -q 'use_fec_from_device @LOWER@' fecctv/manifest.env && '$DC' verify fecctv/manifest.json --key-file xts.key"
 check "integrity sha256 / 512-byte blocks: integritysetup dump" \
 	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir i256 --stack integrity-only --integrity-hash sha256 --integrity-block-size 512 >/dev/null"
 check "integrity sha256 oracle" integrity_oracle i256/manifest.json 0 i256/integrity.meta.img
@@ -363,7 +396,7 @@ else
 		"$DC" build --in "$in" --outdir "k-$n" "$@" >/dev/null || return 1
 		cp "k-$n/manifest.env" "kfiles/$n.env"
 		[ -e "k-$n/integrity.meta.img" ] || [ -e "k-$n/verity.hash.img" ] && hasmeta=1
-		echo "$n $k ${#kimgs[@]} $hasmeta" >>kfiles/list
+		echo "$n $n $k ${#kimgs[@]} $hasmeta" >>kfiles/list
 		kimgs+=("k-$n/data.img")
 		[ -e "k-$n/integrity.meta.img" ] && kimgs+=("k-$n/integrity.meta.img")
 		[ -e "k-$n/verity.hash.img" ] && kimgs+=("k-$n/verity.hash.img")
@@ -375,15 +408,21 @@ else
 		kvar hom xts fs.img --stack verity-then-crypt --hash-on-meta --key-file xts.key &&
 		kvar ctv xts fs.img --stack crypt-then-verity --key-file xts.key &&
 		kvar c1k xts fs1k.img --stack crypt-only --key-file xts.key &&
-		kvar v1k - fs1k.img --stack verity-only
-	check "kernel: build the variants (9 images)" test "${#kimgs[@]}" = 9
+		kvar v1k - fs1k.img --stack verity-only &&
+		kvar fec - fs.img --stack verity-only --verity-fec-roots 2
+	# the FEC image again with one data block damaged: the kernel must correct it
+	cp k-fec/data.img kfecbad.img
+	printf 'XXXXXXXX' | dd of=kfecbad.img bs=1 seek=$((4096 * 300 + 17)) conv=notrunc 2>/dev/null
+	echo "fecbad fec - ${#kimgs[@]} 0" >>kfiles/list
+	kimgs+=(kfecbad.img)
+	check "kernel: build the variants (11 images)" test "${#kimgs[@]}" = 11
 	cat >kguest.sh <<'GUEST'
 set -u
 F=$DMTEST_FILES
 val() { grep "^$1=" "$2" | cut -d"'" -f2; }
 disk() { echo /dev/vd$(echo abcdefghijklmnop | cut -c$(($1 + 1))); }
-while read -r name keyf idx hasmeta; do
-	env=$F/$name.env
+while read -r name envn keyf idx hasmeta; do
+	env=$F/$envn.env
 	data=$(disk "$idx")
 	meta=""
 	[ "$hasmeta" = 1 ] && meta=$(disk $((idx + 1)))
@@ -394,7 +433,12 @@ while read -r name keyf idx hasmeta; do
 	while [ $i -lt "$n" ]; do
 		t=$(val "DMTOOLS_L${i}_TABLE" "$env" | sed "s#@DATA@#$data#g; s#@META@#$meta#g; s#@LOWER@#$lower#g; s#@KEY@#$key#g")
 		ro=""
-		[ "$(val "DMTOOLS_L${i}_TARGET" "$env")" = verity ] && ro=--readonly
+		if [ "$(val "DMTOOLS_L${i}_TARGET" "$env")" = verity ]; then
+			ro=--readonly
+			o=$(val "DMTOOLS_L${i}_VERITY_OPTS" "$env" | sed "s#@DATA@#$data#g; s#@META@#$meta#g; s#@LOWER@#$lower#g")
+			# shellcheck disable=SC2086
+			[ -n "$o" ] && t="$t $(set -- $o; echo $#) $o"
+		fi
 		echo "$t" | dmsetup create $ro "$name-$i" || { echo "DMTEST-FAIL $name: create layer $i"; ok=0; break; }
 		lower=/dev/mapper/$name-$i
 		i=$((i + 1))
@@ -416,6 +460,7 @@ while read -r name keyf idx hasmeta; do
 		i=$((i - 1))
 	done
 done <"$F/list"
+dmesg | grep -i "verity-fec" | tail -n 3
 echo DMTEST-DONE
 GUEST
 	sha256sum "${kimgs[@]}" >kbefore.sha
@@ -426,6 +471,7 @@ GUEST
 		check "kernel: $n: ext4 mounts" grep -q "DMTEST-PASS $n mount" kconsole.log
 	done <kfiles/list
 	check "kernel: no image changed" sha256sum -c --quiet kbefore.sha
+	check "kernel: fecbad: dm-verity-fec reported the correction" grep -q "verity-fec.*corrected" kconsole.log
 	if grep -q "DMTEST-FAIL" kconsole.log || ! grep -q DMTEST-DONE kconsole.log; then
 		sed 's/^/    | /' kconsole.log | tail -n 40
 	fi

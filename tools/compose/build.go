@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/rules-dm/rules_dm/tools/crypt"
@@ -33,7 +34,7 @@ type builder struct {
 	data      *cli.File
 	meta      *cli.File
 	metaName  string
-	hashBytes int64
+	hashEnd   int64 // end of the tree (and FEC) on the hash device
 }
 
 // Build runs dm-compose build and returns the manifest it wrote.
@@ -222,7 +223,7 @@ func (b *builder) run() error {
 		if err := b.verity(b.data, N, "@DATA@"); err != nil {
 			return err
 		}
-		total := roundUp(b.layers[0].Verity.HashOffset+b.hashBytes, HashAlign)
+		total := roundUp(b.hashEnd, HashAlign)
 		if err := setSize(b.data, total); err != nil {
 			return err
 		}
@@ -234,6 +235,7 @@ func (b *builder) run() error {
 		b.addCrypt("@DATA@", total)
 		// the verity layer now sits on the crypt mapping
 		v.Verity.DataDevice, v.Verity.HashDevice = manifest.DeviceLower, manifest.DeviceLower
+		v.Verity.Opts = strings.ReplaceAll(v.Verity.Opts, "@DATA@", "@LOWER@")
 		v.Table = verityTable(v.Verity, v.Sectors)
 		b.layers = append(b.layers, v)
 
@@ -379,21 +381,38 @@ func (b *builder) verity(data io.ReaderAt, size int64, dev string) error {
 		return fmt.Errorf("verity: %w", err)
 	}
 	end := off + r.HashBytes
+	hf := b.data
 	if b.HashOnMeta {
-		if err := setSize(b.meta, end); err != nil {
-			return err
-		}
-	} else if err := setSize(b.data, end); err != nil {
+		hf = b.meta
+	}
+	if err := setSize(hf, end); err != nil {
 		return err
 	}
-	b.hashBytes = r.HashBytes
+	opts := ""
+	if b.VerityFECRoots != 0 {
+		// parity after the tree, on the hash device; it covers the data and
+		// the hash blocks from hash_start_block up to the parity.
+		bs := int64(vp.DataBlockSize)
+		fecOff := roundUp(end, bs)
+		hashStart := int64(r.HashStartBlock) * bs
+		fr, err := verity.EncodeFEC(data, size, hf, hashStart, fecOff-hashStart, hf, fecOff, b.VerityFECRoots, vp.DataBlockSize)
+		if err != nil {
+			return fmt.Errorf("verity FEC: %w", err)
+		}
+		end = fecOff + fr.Bytes
+		if err := setSize(hf, end); err != nil {
+			return err
+		}
+		opts = verity.FECOptions(fr, hashDev)
+	}
+	b.hashEnd = end
 	devName := map[string]string{"@DATA@": manifest.DeviceData, "@LOWER@": manifest.DeviceLower, "@META@": manifest.DeviceMeta}
 	v := &manifest.Verity{
 		Version: vp.Version, DataDevice: devName[dev], HashDevice: devName[hashDev],
 		DataBlockSize: vp.DataBlockSize, HashBlockSize: vp.HashBlockSize,
 		DataBlocks: int64(r.DataBlocks), HashStartBlock: int64(r.HashStartBlock), HashOffset: off,
 		HashAlgorithm: vp.Hash, RootHash: r.RootHex(), Salt: verity.SaltString(vp.Salt),
-		Superblock: vp.Superblock, Opts: "",
+		Superblock: vp.Superblock, Opts: opts,
 	}
 	if vp.Superblock {
 		v.UUID = verity.FormatUUID(vp.UUID)

@@ -8,6 +8,9 @@
 //     first 4096-byte boundary after the data (hash_offset), or at offset 0 of
 //     verity.hash.img with HashOnMeta (not for crypt-then-verity: the tree is
 //     plaintext-derived and must stay under the encryption).
+//   - verity FEC (--verity-fec-roots N): Reed-Solomon parity right after the
+//     tree on the hash device (block aligned), as veritysetup --fec-device
+//     with the parity on the hash device; table opts use_fec_from_device.
 //   - integrity: crc32c, mode J, separate layout (tags on
 //     integrity.meta.img), fix_hmac with a derived salt.
 //   - profile aead (crypt-only): dm-integrity in hash-none mode on DATA_DEV
@@ -62,6 +65,7 @@ type Options struct {
 	VerityHashBlockSize        int
 	Salt                       string // verity salt: "" derived, "-" none, else hex
 	HashOnMeta                 bool
+	VerityFECRoots             int // 0: no FEC; 2..24: Reed-Solomon parity after the tree
 	IntegrityHash              string
 	IntegrityBlockSize         int
 	IntegrityLayout            string
@@ -189,7 +193,7 @@ func (p *plan) check() error {
 	if !hasCrypt && (o.Cipher != "" || o.SectorSize != 0 || o.IVLargeSectors) {
 		return usagef("--cipher/--sector-size/--iv-large-sectors need a stack with a crypt layer")
 	}
-	if !has(o.Stack, "verity") && (o.VerityHash != "" || o.VerityDataBlockSize != 0 || o.VerityHashBlockSize != 0 || o.Salt != "" || o.HashOnMeta) {
+	if !has(o.Stack, "verity") && (o.VerityHash != "" || o.VerityDataBlockSize != 0 || o.VerityHashBlockSize != 0 || o.Salt != "" || o.HashOnMeta || o.VerityFECRoots != 0) {
 		return usagef("--verity-*/--salt/--hash-on-meta need a stack with a verity layer")
 	}
 	if !has(o.Stack, "integrity") && (o.IntegrityHash != "" || o.IntegrityBlockSize != 0 || o.IntegrityLayout != "") {
@@ -352,6 +356,14 @@ func (p *plan) checkVerity() error {
 	}
 	if p.size%int64(vp.DataBlockSize) != 0 {
 		return fmt.Errorf("input size %d is not a multiple of the verity data block size %d", p.size, vp.DataBlockSize)
+	}
+	if o.VerityFECRoots != 0 {
+		if o.VerityFECRoots < verity.MinFECRoots || o.VerityFECRoots > verity.MaxFECRoots {
+			return usagef("--verity-fec-roots %d: want %d..%d (or 0 for no FEC)", o.VerityFECRoots, verity.MinFECRoots, verity.MaxFECRoots)
+		}
+		if vp.DataBlockSize != vp.HashBlockSize {
+			return usagef("--verity-fec-roots needs equal verity data and hash block sizes (%d, %d)", vp.DataBlockSize, vp.HashBlockSize)
+		}
 	}
 	switch o.Salt {
 	case "":

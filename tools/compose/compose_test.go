@@ -50,8 +50,10 @@ func TestAllStacks(t *testing.T) {
 	variants := []variant{{"default", func(*Options) {}}}
 	for _, st := range manifest.Stacks {
 		vs := variants
-		if strings.HasPrefix(st, "verity") {
-			vs = append(vs, variant{"hash-on-meta", func(o *Options) { o.HashOnMeta = true }})
+		if strings.Contains(st, "verity") {
+			vs = append(vs, variant{"hash-on-meta", func(o *Options) { o.HashOnMeta = o.Stack != manifest.StackCryptThenVerity }},
+				variant{"fec", func(o *Options) { o.VerityFECRoots = 2 }},
+				variant{"fec-on-meta", func(o *Options) { o.VerityFECRoots = 24; o.HashOnMeta = o.Stack != manifest.StackCryptThenVerity }})
 		}
 		if st == manifest.StackCryptOnly {
 			vs = append(vs, variant{"aead-gcm", func(o *Options) { o.Profile = "aead"; o.Key = key64[:32] }},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rules-dm/rules_dm/tools/crypt"
@@ -160,6 +161,45 @@ func (v *interleavedView) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// verifyFEC checks the parity named by the verity opts (dm-compose puts it
+// on the hash device, right after the tree).
+func verifyFEC(v *manifest.Verity, data, hash view, size int64) error {
+	w := strings.Fields(v.Opts)
+	var roots, blocks, start int64 = -1, -1, -1
+	dev := ""
+	for i := 0; i+1 < len(w); i += 2 {
+		var err error
+		switch w[i] {
+		case "use_fec_from_device":
+			dev = w[i+1]
+		case "fec_roots":
+			roots, err = strconv.ParseInt(w[i+1], 10, 32)
+		case "fec_blocks":
+			blocks, err = strconv.ParseInt(w[i+1], 10, 64)
+		case "fec_start":
+			start, err = strconv.ParseInt(w[i+1], 10, 64)
+		default:
+			return fmt.Errorf("verity opts: %q is not checked by dm-compose verify", w[i])
+		}
+		if err != nil {
+			return fmt.Errorf("verity opts: %s: %w", w[i], err)
+		}
+	}
+	if len(w)%2 != 0 || roots < 0 || blocks < 0 || start < 0 || dev == "" {
+		return fmt.Errorf("verity opts %q: want use_fec_from_device/fec_roots/fec_blocks/fec_start", v.Opts)
+	}
+	want := map[string]string{manifest.DeviceData: "@DATA@", manifest.DeviceMeta: "@META@", manifest.DeviceLower: "@LOWER@"}[v.HashDevice]
+	if dev != want {
+		return fmt.Errorf("FEC on %s: dm-compose verify checks parity on the hash device (%s) only", dev, want)
+	}
+	bs := int64(v.DataBlockSize)
+	hashStart, fecOff := v.HashStartBlock*bs, start*bs
+	if fecOff < hashStart || blocks != v.DataBlocks+(fecOff-hashStart)/bs {
+		return fmt.Errorf("FEC: fec_blocks %d / fec_start %d do not fit the tree", blocks, start)
+	}
+	return verity.VerifyFEC(data.r, size, hash.r, hashStart, fecOff-hashStart, hash.r, fecOff, int(roots), v.DataBlockSize)
+}
+
 // Verify checks an outdir against its manifest: sizes and sha256 of every
 // artifact, the keyless layers (verity tree, integrity tags) and, with the
 // key, decrypts and compares with the recorded input sha256. Layers above a
@@ -262,6 +302,12 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 			size := l.Sectors * 512
 			if err := verity.Verify(cur.r, size, hv.r, v.HashOffset, p, root); err != nil {
 				return fmt.Errorf("layer %d (verity %s): %w", l.Index, l.Name, err)
+			}
+			if v.Opts != "" {
+				if err := verifyFEC(v, cur, hv, size); err != nil {
+					return fmt.Errorf("layer %d (verity %s): %w", l.Index, l.Name, err)
+				}
+				fmt.Fprintf(out, "ok   layer %d (verity %s): FEC parity matches\n", l.Index, l.Name)
 			}
 			cur = view{cur.r, size}
 			fmt.Fprintf(out, "ok   layer %d (verity %s): tree and root hash match\n", l.Index, l.Name)

@@ -75,6 +75,7 @@ func build(args []string) error {
 	fs.IntVar(&o.VerityHashBlockSize, "verity-hash-block-size", 0, "verity hash block size (default 4096)")
 	fs.StringVar(&o.Salt, "salt", "", "verity salt as hex, or - for none (default: derived from --seed)")
 	fs.BoolVar(&o.HashOnMeta, "hash-on-meta", false, "put the verity tree on verity.hash.img (META_DEV) instead of appending it to data.img")
+	fs.IntVar(&o.VerityFECRoots, "verity-fec-roots", 0, "add verity FEC (Reed-Solomon, 2..24 parity bytes) after the tree on the hash device (default 0: none)")
 	fs.StringVar(&o.IntegrityHash, "integrity-hash", "", "integrity hash: crc32c (default) or sha256")
 	fs.IntVar(&o.IntegrityBlockSize, "integrity-block-size", 0, "integrity block size: 4096 (default when the image allows) or 512")
 	fs.StringVar(&o.IntegrityLayout, "integrity-layout", "", "separate (default: tags on integrity.meta.img) or interleaved (single data.img)")
