@@ -65,13 +65,15 @@ type level0 struct {
 	workers int
 	zeroDg  []byte
 	holes   *holeFinder
+	prog    func(int64)
 }
 
-func newLevel0(data io.ReaderAt, l *Layout, p Params, workers int) (*level0, error) {
+func newLevel0(data io.ReaderAt, l *Layout, p Params, o Options) (*level0, error) {
+	workers := o.workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	z := &level0{data: data, l: l, h: newHasher(p), dbs: p.DataBlockSize, workers: workers}
+	z := &level0{data: data, l: l, h: newHasher(p), dbs: p.DataBlockSize, workers: workers, prog: o.Progress}
 	z.zeroDg = make([]byte, z.h.ds)
 	z.h.sum(z.h.newH(), z.zeroDg, zeroBlock[:z.dbs])
 	if f, ok := data.(*os.File); ok {
@@ -186,6 +188,13 @@ func (z *level0) newJob(per int) *chunkJob {
 	}
 }
 
+// progress reports the data bytes up to the end of j as done.
+func (z *level0) progress(j *chunkJob) {
+	if z.prog != nil {
+		z.prog((int64(j.first) + int64(j.n)) * int64(z.dbs))
+	}
+}
+
 // run hashes all data blocks and hands the digests to emit in order.
 func (z *level0) run(emit func([]byte) error) error {
 	per := max(1, chunkBytes/z.dbs)
@@ -208,6 +217,7 @@ func (z *level0) run(emit func([]byte) error) error {
 			if err := emit(j.digests); err != nil {
 				return err
 			}
+			z.progress(j)
 		}
 		return nil
 	}
@@ -257,6 +267,8 @@ func (z *level0) run(emit func([]byte) error) error {
 			}
 			if err != nil {
 				close(stop)
+			} else {
+				z.progress(j)
 			}
 		}
 		free <- j

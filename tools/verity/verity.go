@@ -60,10 +60,36 @@ func (e *CorruptionError) Unwrap() error { return ErrCorrupt }
 // the hash area lies past the data. Bytes of hash outside
 // [hashOffset, hashOffset+HashBytes) are not touched.
 func Format(data io.ReaderAt, dataSize int64, hash io.WriterAt, hashOffset int64, p Params) (*Result, error) {
-	return format(data, dataSize, hash, hashOffset, p, 0)
+	return formatWith(data, dataSize, hash, hashOffset, p, Options{})
 }
 
+// Options tunes [FormatWith] and [VerifyWith]; the zero value makes them
+// [Format] and [Verify].
+type Options struct {
+	// Progress, when set, is called from one goroutine with the number of
+	// data bytes done so far (holes included), increasing, after each
+	// chunk of data. It must be cheap (it runs on the ordered output path).
+	Progress func(done int64)
+	// workers is the level-0 worker count (0: GOMAXPROCS); tests set it.
+	workers int
+}
+
+// FormatWith is [Format] with options.
+func FormatWith(data io.ReaderAt, dataSize int64, hash io.WriterAt, hashOffset int64, p Params, o Options) (*Result, error) {
+	return formatWith(data, dataSize, hash, hashOffset, p, o)
+}
+
+// VerifyWith is [Verify] with options.
+func VerifyWith(data io.ReaderAt, dataSize int64, hash io.ReaderAt, hashOffset int64, p Params, root []byte, o Options) error {
+	return verifyWith(data, dataSize, hash, hashOffset, p, root, o)
+}
+
+// format is Format with a given worker count (tests).
 func format(data io.ReaderAt, dataSize int64, hash io.WriterAt, hashOffset int64, p Params, workers int) (*Result, error) {
+	return formatWith(data, dataSize, hash, hashOffset, p, Options{workers: workers})
+}
+
+func formatWith(data io.ReaderAt, dataSize int64, hash io.WriterAt, hashOffset int64, p Params, o Options) (*Result, error) {
 	l, err := Plan(dataSize, hashOffset, p)
 	if err != nil {
 		return nil, err
@@ -79,7 +105,7 @@ func format(data io.ReaderAt, dataSize int64, hash io.WriterAt, hashOffset int64
 			return nil, fmt.Errorf("write superblock: %w", err)
 		}
 	}
-	z, err := newLevel0(data, l, p, workers)
+	z, err := newLevel0(data, l, p, o)
 	if err != nil {
 		return nil, err
 	}
@@ -103,10 +129,10 @@ func format(data io.ReaderAt, dataSize int64, hash io.WriterAt, hashOffset int64
 // returns nil when everything matches, a *CorruptionError naming the first bad
 // block found, or another error (bad parameters, I/O).
 func Verify(data io.ReaderAt, dataSize int64, hash io.ReaderAt, hashOffset int64, p Params, root []byte) error {
-	return verify(data, dataSize, hash, hashOffset, p, root, 0)
+	return verifyWith(data, dataSize, hash, hashOffset, p, root, Options{})
 }
 
-func verify(data io.ReaderAt, dataSize int64, hash io.ReaderAt, hashOffset int64, p Params, root []byte, workers int) error {
+func verifyWith(data io.ReaderAt, dataSize int64, hash io.ReaderAt, hashOffset int64, p Params, root []byte, o Options) error {
 	l, err := Plan(dataSize, hashOffset, p)
 	if err != nil {
 		return err
@@ -123,7 +149,7 @@ func verify(data io.ReaderAt, dataSize int64, hash io.ReaderAt, hashOffset int64
 			return err
 		}
 	}
-	z, err := newLevel0(data, l, p, workers)
+	z, err := newLevel0(data, l, p, o)
 	if err != nil {
 		return err
 	}

@@ -505,3 +505,42 @@ func BenchmarkZeroBlocks(b *testing.B) {
 		}
 	}
 }
+
+// Options.Progress sees increasing byte counts ending at the data size, and
+// FormatWith/VerifyWith give Format's bytes.
+func TestProgress(t *testing.T) {
+	p := Params{1, "sha256", 4096, 4096, []byte("salt"), testUUID, true}
+	data := randomData(1000, 4096, 3)
+	var plain memFile
+	r0, err := Format(bytes.NewReader(data), int64(len(data)), &plain, 0, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []int{1, 3} {
+		var got []int64
+		var h memFile
+		o := Options{Progress: func(n int64) { got = append(got, n) }, workers: w}
+		r, err := FormatWith(bytes.NewReader(data), int64(len(data)), &h, 0, p, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(r.RootHash, r0.RootHash) || !bytes.Equal(h.b, plain.b) {
+			t.Errorf("workers=%d: FormatWith output differs from Format", w)
+		}
+		if len(got) < 2 || got[len(got)-1] != int64(len(data)) {
+			t.Fatalf("workers=%d: progress %v, want several calls ending at %d", w, got, len(data))
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i] <= got[i-1] {
+				t.Fatalf("workers=%d: progress not increasing: %v", w, got)
+			}
+		}
+		got = nil
+		if err := VerifyWith(bytes.NewReader(data), int64(len(data)), bytes.NewReader(h.b), 0, p, r.RootHash, o); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || got[len(got)-1] != int64(len(data)) {
+			t.Errorf("workers=%d: verify progress %v", w, got)
+		}
+	}
+}

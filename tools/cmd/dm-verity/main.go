@@ -22,6 +22,9 @@
 // ROOT, 1 naming the first bad block. With --fec-device it then also
 // recomputes the FEC parity and compares it. Exit 2 is bad usage.
 //
+// --quiet turns off the progress line (percentage, MB/s, ETA) that format
+// and verify draw on stderr while hashing, only when stderr is a terminal.
+//
 // --fec-device FILE --fec-roots N [--fec-offset BYTES] on format writes
 // Reed-Solomon parity as `veritysetup format --fec-device` does (equal data
 // and hash block sizes; FILE may be HASH or DATA, with the offset past what
@@ -40,6 +43,7 @@ import (
 	"strings"
 
 	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/internal/progress"
 	"github.com/rules-dm/rules_dm/tools/verity"
 )
 
@@ -76,6 +80,7 @@ type paramFlags struct {
 	dataBlocks    int64
 	uuid          string
 	seed          string
+	quiet         bool
 }
 
 func newParamFlags(name string) *paramFlags {
@@ -91,6 +96,7 @@ func newParamFlags(name string) *paramFlags {
 	fs.Int64Var(&f.dataBlocks, "data-blocks", 0, "data blocks to cover (default: all of DATA, or the bytes before --hash-offset when DATA is HASH)")
 	fs.StringVar(&f.uuid, "uuid", "", "superblock UUID (default: derived from --seed, the parameters and the salt)")
 	fs.StringVar(&f.seed, "seed", "", "seed for the derived salt and UUID")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress line on stderr (shown only when stderr is a terminal)")
 	return f
 }
 
@@ -333,6 +339,12 @@ func runFormat(args []string) error {
 		}
 	}
 	var res *verity.Result
+	bar := progress.New(prog+" format", size, f.quiet)
+	defer bar.Done()
+	opt := verity.Options{}
+	if bar != nil {
+		opt.Progress = bar.Set
+	}
 	if !same && isDevice(hashPath) {
 		// A block device cannot be replaced by a rename: write in place.
 		dev, err := os.OpenFile(hashPath, os.O_RDWR, 0)
@@ -340,7 +352,7 @@ func runFormat(args []string) error {
 			return fmt.Errorf("open hash: %w", err)
 		}
 		defer dev.Close()
-		res, err = verity.Format(data, size, dev, f.hashOffset, p)
+		res, err = verity.FormatWith(data, size, dev, f.hashOffset, p, opt)
 		if err == nil {
 			err = dev.Sync()
 		}
@@ -349,7 +361,7 @@ func runFormat(args []string) error {
 		}
 		hashDev = dev
 	} else if same {
-		res, err = verity.Format(data, size, data, f.hashOffset, p)
+		res, err = verity.FormatWith(data, size, data, f.hashOffset, p, opt)
 		if err == nil {
 			err = data.Sync()
 		}
@@ -362,7 +374,7 @@ func runFormat(args []string) error {
 		if err != nil {
 			return err
 		}
-		res, err = verity.Format(data, size, out, f.hashOffset, p)
+		res, err = verity.FormatWith(data, size, out, f.hashOffset, p, opt)
 		if err == nil {
 			// Give the file its full size even if the tree ends in a hole.
 			err = out.Truncate(f.hashOffset + res.HashBytes)
@@ -374,6 +386,7 @@ func runFormat(args []string) error {
 		pending = append(pending, out)
 		hashDev = out
 	}
+	bar.Done()
 	var fec *verity.FECResult
 	if *fecPath != "" {
 		var err error
@@ -555,7 +568,14 @@ func runVerify(args []string) error {
 	if *fecPath != "" && (*fecRoots < verity.MinFECRoots || *fecRoots > verity.MaxFECRoots) {
 		return cli.Usagef("--fec-roots %d (want %d..%d)", *fecRoots, verity.MinFECRoots, verity.MaxFECRoots)
 	}
-	if err := verity.Verify(data, size, hash, f.hashOffset, p, root); err != nil {
+	bar := progress.New(prog+" verify", size, f.quiet)
+	opt := verity.Options{}
+	if bar != nil {
+		opt.Progress = bar.Set
+	}
+	err = verity.VerifyWith(data, size, hash, f.hashOffset, p, root, opt)
+	bar.Done()
+	if err != nil {
 		return fmt.Errorf("%s: %w", dataPath, err)
 	}
 	fmt.Printf("%s: verified %d bytes against root hash %s\n", dataPath, size, hex.EncodeToString(root))
