@@ -64,11 +64,17 @@ func (f *File) Commit() error {
 		f.Abort()
 		return fmt.Errorf("write %s: %w", f.final, err)
 	}
+	// Under exitMu: a signal cleanup either runs before the rename (and the
+	// temporary goes) or after it (and sees the final path as committed).
+	exitMu.Lock()
 	if err := os.Rename(f.Name(), f.final); err != nil {
+		exitMu.Unlock()
 		f.Abort()
 		return fmt.Errorf("write %s: %w", f.final, err)
 	}
 	f.forget()
+	markCommitted(f.final)
+	exitMu.Unlock()
 	if d, err := os.Open(filepath.Dir(f.final)); err == nil {
 		d.Sync()
 		d.Close()

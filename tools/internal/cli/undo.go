@@ -2,33 +2,49 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"sync"
 )
 
 var (
 	undoMu    sync.Mutex
 	undoPaths []string
+	committed = map[string]bool{} // final paths committed by this process
 )
 
-// UndoOnFailure registers a path this run created under its final name (for
-// example a committed File whose companion outputs are not written yet): if
-// the command then fails (cli.Main gets an error or a panic) or is stopped by
-// SIGINT/SIGTERM/SIGHUP, the path is removed with the temporary files, so a
-// failed run leaves all of its outputs or none. Nothing is removed when the
-// command succeeds. Call it right after the Commit.
+// UndoOnFailure declares that path, an output this run commits through a
+// File (Create/Commit, WriteFileAtomic, WriteJSON), belongs to a set that must
+// appear whole or not at all: if the command fails (cli.Main gets an error or
+// a panic) or is stopped by SIGINT/SIGTERM/SIGHUP, the path is removed with
+// the temporary files, provided this run committed it (a file of an earlier
+// run under that name is never touched). Nothing is removed when the command
+// succeeds. Call it before the Commit (for example for every output name at
+// the start of the run): Commit and the signal cleanup are serialised, so no
+// interleaving then leaves a committed path behind.
 func UndoOnFailure(path string) {
 	undoMu.Lock()
-	undoPaths = append(undoPaths, path)
+	undoPaths = append(undoPaths, filepath.Clean(path))
 	undoMu.Unlock()
 }
 
-// undoAll removes the registered paths (newest first).
+// markCommitted records a final path (Commit, under exitMu).
+func markCommitted(path string) {
+	undoMu.Lock()
+	committed[filepath.Clean(path)] = true
+	undoMu.Unlock()
+}
+
+// undoAll removes the declared paths this run committed (newest first).
 func undoAll() {
 	undoMu.Lock()
 	paths := undoPaths
 	undoPaths = nil
+	done := committed
+	committed = map[string]bool{}
 	undoMu.Unlock()
 	for i := len(paths) - 1; i >= 0; i-- {
-		os.Remove(paths[i])
+		if done[paths[i]] {
+			os.Remove(paths[i])
+		}
 	}
 }
