@@ -81,8 +81,11 @@ func Build(o Options) (m *manifest.Manifest, err error) {
 		fmt.Fprintf(o.Log, "dm-compose: %s\n", n)
 	}
 	inSHA, n, err := sha256Reader(io.NewSectionReader(in, 0, p.size))
-	if err != nil || n != p.size {
-		return nil, fmt.Errorf("read input %s: %v", o.In, err)
+	if err != nil {
+		return nil, fmt.Errorf("read input %s: %w", o.In, err)
+	}
+	if n != p.size {
+		return nil, fmt.Errorf("read input %s: got %d bytes, expected %d (file changed?)", o.In, n, p.size)
 	}
 	b := &builder{plan: p, in: in, inSHA: inSHA, seed: o.Seed}
 	if b.seed == "" {

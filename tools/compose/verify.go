@@ -242,7 +242,7 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "ok   input %s matches the manifest\n", in)
 	}
-	if HasCrypt(m.Stack) != (len(key) > 0) && len(key) > 0 {
+	if len(key) > 0 && !m.HasTarget(manifest.TargetCrypt) {
 		return errors.New("a key was given but the stack has no crypt layer")
 	}
 	var meta view
