@@ -17,7 +17,9 @@ set -u
 E2E=$ROOT/tests/e2e
 DMTEST=$E2E/dmtest.sh
 cd "$WORK" || exit 1
-ALL_STACKS="crypt-only integrity-only integrity-then-crypt crypt-then-integrity verity-only verity-then-crypt crypt-then-verity"
+# crypt-only-aead: crypt-only with --profile aead (capi:gcm(aes)-random over dm-integrity
+# with tags only), the authenticated dm-crypt variant.
+ALL_STACKS="crypt-only integrity-only integrity-then-crypt crypt-then-integrity verity-only verity-then-crypt crypt-then-verity crypt-only-aead"
 STACKS=${DMTEST_E2E_STACKS:-$ALL_STACKS}
 JOBS=${DMTEST_E2E_JOBS:-2}
 TIMEOUT=${DMTEST_TIMEOUT:-240}
@@ -46,18 +48,18 @@ else
 	skip "e2e: Go activator" "initramfs/cmd/dm-activate does not build: $(tail -n 1 go-build.log 2>/dev/null)"
 fi
 
-# ---- the input filesystem: 16 MiB ext4, 4 KiB blocks, a known file and some data
+# ---- the input filesystem: 8 MiB ext4, 4 KiB blocks, a known file and some data
 mkdir -p src
 echo "hello from the rules_dm e2e suite" >src/hello.txt
 "$PY" -c '
 import hashlib, sys
 with open("src/blob", "wb") as f:
-    for i in range(2048):
+    for i in range(1024):
         f.write(hashlib.sha512(b"blob %d" % i).digest() * 4)
 '
 HELLO_SHA=$(sha256sum src/hello.txt | cut -d' ' -f1)
 if ! mkfs.ext4 -q -F -b 4096 -U 6f2c1b0e-1d3a-4c5e-9f7a-0123456789ab -E hash_seed=6f2c1b0e-1d3a-4c5e-9f7a-0123456789ab \
-	-d src fs.img 16M >mkfs.log 2>&1; then
+	-d src fs.img 8M >mkfs.log 2>&1; then
 	check "mkfs.ext4 -d" sh -c 'cat mkfs.log; false'
 	exit 0
 fi
@@ -65,7 +67,8 @@ HELLO_BLOCK=$(debugfs -R "bmap /hello.txt 0" fs.img 2>/dev/null | tail -n 1)
 case $HELLO_BLOCK in '' | *[!0-9]*) check "debugfs bmap hello.txt" false; exit 0 ;; esac
 "$PY" -c 'import hashlib,sys; sys.stdout.buffer.write(hashlib.sha512(b"rules_dm e2e key").digest())' >key.bin
 "$PY" -c 'import hashlib,sys; sys.stdout.buffer.write(hashlib.sha512(b"rules_dm e2e WRONG key").digest())' >wrong.bin
-KEY_HEX=$(od -An -v -tx1 key.bin | tr -d ' \n')
+head -c 32 key.bin >key32.bin
+head -c 32 wrong.bin >wrong32.bin
 
 # tamper FILE OFFSET: flip all bits of one byte.
 tamper() {
@@ -112,10 +115,16 @@ EOF
 run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.log,rc,results}
 	local s=$1 d="$WORK/$1"
 	mkdir -p "$d/files"
-	local kf=()
-	case $s in *crypt*) kf=(--key-file key.bin) ;; esac
-	if ! "$BIN/dm-compose" build --in fs.img --outdir "$d/out" --stack "$s" "${kf[@]}" >"$d/compose.log" 2>&1; then
-		if grep -qi 'not yet supported' "$d/compose.log"; then echo skip >"$d/status"; else echo compose-fail >"$d/status"; fi
+	local args=(--stack "$s") key=key.bin wrong=wrong.bin
+	case $s in
+	crypt-only-aead)
+		key=key32.bin wrong=wrong32.bin
+		args=(--stack crypt-only --profile aead --cipher 'capi:gcm(aes)-random')
+		;;
+	esac
+	case $s in *crypt*) args+=(--key-file "$key") ;; esac
+	if ! "$BIN/dm-compose" build --in fs.img --outdir "$d/out" "${args[@]}" >"$d/compose.log" 2>&1; then
+		if grep -qi 'not yet supported\|not supported' "$d/compose.log"; then echo skip >"$d/status"; else echo compose-fail >"$d/status"; fi
 		return
 	fi
 	local DATA_IMG META_IMG NLAYERS HAS_CRYPT INPUT_SHA DATA_TAMPER HASH_IMG="" HASH_TAMPER="" TAG_TAMPER=""
@@ -129,7 +138,7 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 	if [ "${#sets[@]}" = 2 ]; then panic_from=good panic_key=wrong.bin; fi # crypt-only: wrong key
 	{
 		echo "STACK=$s NLAYERS=$NLAYERS HAS_CRYPT=$HAS_CRYPT"
-		echo "INPUT_SHA=$INPUT_SHA HELLO_SHA=$HELLO_SHA KEY_HEX=$KEY_HEX"
+		echo "INPUT_SHA=$INPUT_SHA HELLO_SHA=$HELLO_SHA KEY_HEX=$(od -An -v -tx1 "$key" | tr -d ' \n')"
 		echo "ACTS='$ACTS'"
 	} >"$cfg"
 	local tsets=""
@@ -162,7 +171,8 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 	} >>"$cfg"
 	echo "$panic_from" >"$d/panic_from"
 	cp "$ROOT/initramfs/apply_manifest.sh" "$d/out/manifest.env" "$d/files/"
-	cp key.bin wrong.bin "$d/files/"
+	cp "$key" "$d/files/key.bin"
+	cp "$wrong" "$d/files/wrong.bin"
 	[ "$ACTS" = sh ] || cp "$WORK/dm-activate" "$d/files/"
 	(cd "$d" && sha256sum ./*.img) >"$d/before.sha"
 	local t0=$SECONDS rc=0
