@@ -16,6 +16,7 @@ package integrity
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 )
 
@@ -90,7 +91,7 @@ type Params struct {
 	BufferSectors int
 	// Hash none: exactly one of Tags (a stream of TagSize bytes per block, block order)
 	// or TagFunc.
-	Tags    interface{ Read([]byte) (int, error) }
+	Tags    io.Reader
 	TagFunc TagFunc
 	// Workers: parallel tag computation (0 = GOMAXPROCS).
 	Workers int
