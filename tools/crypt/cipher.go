@@ -173,6 +173,20 @@ func (c *Cipher) essivGeneric(iv [16]byte) [16]byte {
 	return out
 }
 
+// tweakBatch is how many XTS tweaks are encrypted per call (8 in flight).
+const tweakBatch = 32
+
+// tweaks fills tws[:16*m] with the encrypted XTS tweaks of sectors
+// first..first+m-1 (fast path only; 8 encryptions in flight) and returns m.
+func (c *Cipher) tweaks(tws *[tweakBatch * 16]byte, first uint64, m int) int {
+	for j := 0; j < m; j++ {
+		iv := c.IV(first + uint64(j))
+		copy(tws[16*j:], iv[:])
+	}
+	c.fastTweak.EncryptBlocks(tws[:16*m], tws[:16*m])
+	return m
+}
+
 func (c *Cipher) checkBuffers(dst, src []byte) {
 	if len(src)%c.sectorSize != 0 {
 		panic(fmt.Sprintf("crypt: input of %d bytes is not a multiple of the sector size %d", len(src), c.sectorSize))
@@ -193,10 +207,13 @@ func (c *Cipher) EncryptSectors(dst, src []byte, firstSector uint64) {
 	n := len(src) / ss
 	switch {
 	case c.spec.Chain == "xts" && c.fast != nil:
-		for i := 0; i < n; i++ {
-			tw := c.IV(firstSector + uint64(i))
-			c.fastTweak.EncryptBlock(&tw, &tw)
-			c.fast.XTSEncrypt(dst[i*ss:(i+1)*ss], src[i*ss:(i+1)*ss], tw)
+		var tws [tweakBatch * 16]byte
+		for i := 0; i < n; i += tweakBatch {
+			m := c.tweaks(&tws, firstSector+uint64(i), min(tweakBatch, n-i))
+			for j := 0; j < m; j++ {
+				k := i + j
+				c.fast.XTSEncrypt(dst[k*ss:(k+1)*ss], src[k*ss:(k+1)*ss], [16]byte(tws[16*j:]))
+			}
 		}
 	case c.spec.Chain == "xts":
 		for i := 0; i < n; i++ {
@@ -230,10 +247,13 @@ func (c *Cipher) DecryptSectors(dst, src []byte, firstSector uint64) {
 	n := len(src) / ss
 	switch {
 	case c.spec.Chain == "xts" && c.fast != nil:
-		for i := 0; i < n; i++ {
-			tw := c.IV(firstSector + uint64(i))
-			c.fastTweak.EncryptBlock(&tw, &tw)
-			c.fast.XTSDecrypt(dst[i*ss:(i+1)*ss], src[i*ss:(i+1)*ss], tw)
+		var tws [tweakBatch * 16]byte
+		for i := 0; i < n; i += tweakBatch {
+			m := c.tweaks(&tws, firstSector+uint64(i), min(tweakBatch, n-i))
+			for j := 0; j < m; j++ {
+				k := i + j
+				c.fast.XTSDecrypt(dst[k*ss:(k+1)*ss], src[k*ss:(k+1)*ss], [16]byte(tws[16*j:]))
+			}
 		}
 	case c.spec.Chain == "xts":
 		for i := 0; i < n; i++ {

@@ -365,6 +365,7 @@ func benchSectors(b *testing.B, cs string, keyLen, ss int, fast, dec bool) {
 	buf := make([]byte, 256<<10)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
+	clk := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		if dec {
 			c.DecryptSectors(buf, buf, 0)
@@ -372,6 +373,7 @@ func benchSectors(b *testing.B, cs string, keyLen, ss int, fast, dec bool) {
 			c.EncryptSectors(buf, buf, 0)
 		}
 	}
+	clk.report(b, len(buf))
 }
 
 func BenchmarkXTS256Encrypt4K(b *testing.B) {

@@ -25,6 +25,9 @@ func xtsDecVAES(nr int, dk *byte, dst, src *byte, n int, tweak *[16]byte)
 func encBlock(nr int, xk *byte, dst, src *byte)
 
 //go:noescape
+func ecbEnc(nr int, xk *byte, dst, src *byte, n int)
+
+//go:noescape
 func xtsEnc(nr int, xk *byte, dst, src *byte, n int, tweak *[16]byte)
 
 //go:noescape
@@ -49,6 +52,17 @@ func mustAvail() {
 func (k *Key) EncryptBlock(dst, src *[16]byte) {
 	mustAvail()
 	encBlock(k.nr, &k.enc[0], &dst[0], &src[0])
+}
+
+// EncryptBlocks encrypts len(src)/16 independent blocks (ECB), 8 in
+// flight; for batches of XTS tweaks or ESSIV IVs.
+func (k *Key) EncryptBlocks(dst, src []byte) {
+	mustAvail()
+	check(dst, src)
+	if len(src) == 0 {
+		return
+	}
+	ecbEnc(k.nr, &k.enc[0], &dst[0], &src[0], len(src)/16)
 }
 
 // XTSEncrypt encrypts one XTS data unit whose first tweak (already

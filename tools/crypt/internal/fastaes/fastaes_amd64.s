@@ -415,3 +415,75 @@ cd_round1:
 	JNZ cd_loop1
 cd_done:
 	RET
+
+// func ecbEnc(nr int, xk *byte, dst, src *byte, n int)
+// n independent blocks, 8 in flight (used for batches of XTS tweaks).
+TEXT ·ecbEnc(SB), NOSPLIT, $0-40
+	MOVQ nr+0(FP), R8
+	MOVQ xk+8(FP), BX
+	MOVQ dst+16(FP), DI
+	MOVQ src+24(FP), SI
+	MOVQ n+32(FP), DX
+ee_loop8:
+	CMPQ DX, $8
+	JB ee_tail
+	MOVOU 0(SI), X0
+	MOVOU 16(SI), X1
+	MOVOU 32(SI), X2
+	MOVOU 48(SI), X3
+	MOVOU 64(SI), X4
+	MOVOU 80(SI), X5
+	MOVOU 96(SI), X6
+	MOVOU 112(SI), X7
+	MOVQ BX, AX
+	MOVOU (AX), X8
+	PXOR8(X8)
+	ADDQ $16, AX
+	MOVQ R8, CX
+	DECQ CX
+ee_round8:
+	MOVOU (AX), X8
+	AESENC8(X8)
+	ADDQ $16, AX
+	DECQ CX
+	JNZ ee_round8
+	MOVOU (AX), X8
+	AESENCLAST8(X8)
+	MOVOU X0, 0(DI)
+	MOVOU X1, 16(DI)
+	MOVOU X2, 32(DI)
+	MOVOU X3, 48(DI)
+	MOVOU X4, 64(DI)
+	MOVOU X5, 80(DI)
+	MOVOU X6, 96(DI)
+	MOVOU X7, 112(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $8, DX
+	JMP ee_loop8
+ee_tail:
+	TESTQ DX, DX
+	JZ ee_done
+ee_loop1:
+	MOVOU (SI), X0
+	MOVQ BX, AX
+	MOVOU (AX), X8
+	PXOR X8, X0
+	ADDQ $16, AX
+	MOVQ R8, CX
+	DECQ CX
+ee_round1:
+	MOVOU (AX), X8
+	AESENC X8, X0
+	ADDQ $16, AX
+	DECQ CX
+	JNZ ee_round1
+	MOVOU (AX), X8
+	AESENCLAST X8, X0
+	MOVOU X0, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DI
+	DECQ DX
+	JNZ ee_loop1
+ee_done:
+	RET

@@ -11,6 +11,9 @@ func unavailable() { panic("fastaes: not available on this platform") }
 // EncryptBlock panics: see Available.
 func (k *Key) EncryptBlock(dst, src *[16]byte) { unavailable() }
 
+// EncryptBlocks panics: see Available.
+func (k *Key) EncryptBlocks(dst, src []byte) { unavailable() }
+
 // XTSEncrypt panics: see Available.
 func (k *Key) XTSEncrypt(dst, src []byte, tweak [16]byte) { unavailable() }
 

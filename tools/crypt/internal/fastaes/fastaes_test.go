@@ -42,6 +42,23 @@ func TestKeyExpansionMatchesCryptoAES(t *testing.T) {
 			}
 		}
 	}
+	for _, n := range []int{1, 7, 8, 9, 64, 67} {
+		key := make([]byte, 32)
+		rng.Read(key)
+		k, _ := NewKey(key)
+		ref, _ := aes.NewCipher(key)
+		src := make([]byte, 16*n)
+		rng.Read(src)
+		got := make([]byte, len(src))
+		k.EncryptBlocks(got, src)
+		for i := 0; i < n; i++ {
+			want := make([]byte, 16)
+			ref.Encrypt(want, src[16*i:])
+			if !bytes.Equal(got[16*i:16*i+16], want) {
+				t.Fatalf("EncryptBlocks n=%d block %d mismatch", n, i)
+			}
+		}
+	}
 	if _, err := NewKey(make([]byte, 17)); err == nil {
 		t.Fatal("17-byte key accepted")
 	}
@@ -184,14 +201,19 @@ func TestCBCMatchesCryptoCipher(t *testing.T) {
 	}
 }
 
-func benchXTS(b *testing.B, keyLen int, dec bool) {
+func benchXTS(b *testing.B, keyLen int, dec bool) { benchXTSSize(b, keyLen, dec, 4096) }
+
+func BenchmarkXTSEncrypt256x512(b *testing.B) { benchXTSSize(b, 64, false, 512) }
+
+func benchXTSSize(b *testing.B, keyLen int, dec bool, size int) {
 	skipIfUnavailable(b)
 	key := make([]byte, keyLen)
 	k, _ := NewKey(key[:keyLen/2])
-	buf := make([]byte, 4096)
+	buf := make([]byte, size)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	var tw [16]byte
+	clk := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		if dec {
 			k.XTSDecrypt(buf, buf, tw)
@@ -199,6 +221,7 @@ func benchXTS(b *testing.B, keyLen int, dec bool) {
 			k.XTSEncrypt(buf, buf, tw)
 		}
 	}
+	clk.report(b, len(buf))
 }
 
 func BenchmarkXTSEncrypt256(b *testing.B) { benchXTS(b, 64, false) }

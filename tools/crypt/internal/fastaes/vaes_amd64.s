@@ -19,13 +19,6 @@ DATA xtsMaskY<>+24(SB)/4, $1
 DATA xtsMaskY<>+28(SB)/4, $0
 GLOBL xtsMaskY<>(SB), (NOPTR+RODATA), $32
 
-#define DOUBLEY(T) \
-	VPSHUFD $0x13, T, Y11 \
-	VPSRAD $31, Y11, Y11 \
-	VPADDQ T, T, T \
-	VPAND Y10, Y11, Y11 \
-	VPXOR Y11, T, T
-
 
 // T <- T * alpha^16 in each 128-bit lane: T<<16 (a 2-byte lane shift) plus
 // c*(x^7+x^2+x+1) for the 16 bits c shifted out (x^128 = x^7+x^2+x+1).
@@ -54,12 +47,27 @@ GLOBL xtsMaskY<>(SB), (NOPTR+RODATA), $32
 
 #define VOP8(op, K) op K, Y0, Y0; op K, Y1, Y1; op K, Y2, Y2; op K, Y3, Y3; op K, Y4, Y4; op K, Y5, Y5; op K, Y6, Y6; op K, Y7, Y7
 
-#define PAIR(off) \
-	VMOVDQU Y9, off(SP) \
-	DOUBLEY(Y9) \
-	DOUBLEY(Y9)
+// D <- S * alpha^k in each 128-bit lane (1 <= k <= 56), from S alone: each
+// qword shifted left by k, the low qword's top k bits carried into the high
+// qword, and the high qword's top k bits c folded back as
+// c*(x^7+x^2+x+1). Clobbers Y11-Y14.
+#define ADVK(k, S, D) \
+	VPSRLQ $(64-k), S, Y11 \
+	VPSLLQ $k, S, D \
+	VPSLLDQ $8, Y11, Y12 \
+	VPSRLDQ $8, Y11, Y11 \
+	VPXOR Y12, D, D \
+	VPSLLQ $1, Y11, Y12 \
+	VPSLLQ $2, Y11, Y13 \
+	VPSLLQ $7, Y11, Y14 \
+	VPXOR Y11, D, D \
+	VPXOR Y12, Y13, Y13 \
+	VPXOR Y14, D, D \
+	VPXOR Y13, D, D
 
-// Setup: the 16 tweaks T_0..T_15 from *R9, as 8 pairs at 0(SP)..224(SP).
+// Setup: the 16 tweaks T_0..T_15 from *R9, as 8 pairs at 0(SP)..224(SP):
+// Y9 = [T_0, T_1] by one doubling, then pair j = Y9 * alpha^(2j), all
+// computed from Y9 independently (no serial chain of 15 doublings).
 #define SETUP \
 	VMOVDQU xtsMaskY<>(SB), Y10 \
 	VMOVDQU (R9), X9 \
@@ -69,14 +77,21 @@ GLOBL xtsMaskY<>(SB), (NOPTR+RODATA), $32
 	VPAND X10, X11, X11 \
 	VPXOR X11, X12, X12 \
 	VINSERTI128 $1, X12, Y9, Y9 \
-	PAIR(0) \
-	PAIR(32) \
-	PAIR(64) \
-	PAIR(96) \
-	PAIR(128) \
-	PAIR(160) \
-	PAIR(192) \
-	PAIR(224)
+	VMOVDQU Y9, 0(SP) \
+	ADVK(2, Y9, Y8) \
+	VMOVDQU Y8, 32(SP) \
+	ADVK(4, Y9, Y8) \
+	VMOVDQU Y8, 64(SP) \
+	ADVK(6, Y9, Y8) \
+	VMOVDQU Y8, 96(SP) \
+	ADVK(8, Y9, Y8) \
+	VMOVDQU Y8, 128(SP) \
+	ADVK(10, Y9, Y8) \
+	VMOVDQU Y8, 160(SP) \
+	ADVK(12, Y9, Y8) \
+	VMOVDQU Y8, 192(SP) \
+	ADVK(14, Y9, Y8) \
+	VMOVDQU Y8, 224(SP)
 
 // func xtsEncVAES(nr int, xk *byte, dst, src *byte, n int, tweak *[16]byte)
 TEXT ·xtsEncVAES(SB), NOSPLIT, $256-48
