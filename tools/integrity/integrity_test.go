@@ -319,3 +319,25 @@ func TestSparseFileInput(t *testing.T) {
 		t.Fatal("sparse and dense inputs give different metadata")
 	}
 }
+
+func TestVerifyReportsFirstBadBlockAcrossChunks(t *testing.T) {
+	data := pattern(12 << 20)
+	meta := &memWA{}
+	p := Params{Salt: make([]byte, 16), Workers: 3}
+	if _, err := FormatSeparate(bytes.NewReader(data), int64(len(data)), meta, p); err != nil {
+		t.Fatal(err)
+	}
+	g := plan2(t, data, p)
+	for _, bad := range [][]uint64{{2500}, {2500, 100}, {3071, 1024}} {
+		m := &memWA{b: append([]byte(nil), meta.b...)}
+		for _, b := range bad {
+			m.b[g.tagOffset(b)] ^= 0x80
+		}
+		_, err := VerifySeparate(bytes.NewReader(data), int64(len(data)), m, int64(len(m.b)), VerifyParams{})
+		var bb *BadBlockError
+		want := bad[len(bad)-1]
+		if !errors.As(err, &bb) || bb.Block != want {
+			t.Fatalf("bad %v: got %v, want block %d", bad, err, want)
+		}
+	}
+}

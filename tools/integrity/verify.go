@@ -2,8 +2,11 @@ package integrity
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 )
 
 // BadBlockError names the first block whose stored tag does not match its data.
@@ -195,39 +198,86 @@ func verify(data, meta io.ReaderAt, r *Result, g *geom) (*Report, error) {
 	if r.Hash == HashNone {
 		return rep, nil // tags belong to someone else (AEAD); structure only
 	}
-	t := newTagger(r.Hash, r.key, r.Salt, g.tagSize)
 	bs := uint64(g.spb * SectorSize)
-	buf := make([]byte, chunkBytes)
-	stored := make([]byte, chunkBytes/bs*uint64(g.tagSize))
-	want := make([]byte, g.tagSize)
-	var ferr error
-	g.chunks(chunkBytes/bs, func(b0, n uint64) bool {
-		d := buf[:n*bs]
-		off := int64(b0 * bs)
-		if g.interleaved {
-			off = int64(g.physData(b0<<uint(g.log2spb))) * SectorSize
-		}
-		if _, ferr = data.ReadAt(d, off); ferr != nil {
-			ferr = fmt.Errorf("read data block %d: %w", b0, ferr)
-			return false
-		}
-		st := stored[:n*uint64(g.tagSize)]
-		if _, ferr = meta.ReadAt(st, g.tagOffset(b0)); ferr != nil {
-			ferr = fmt.Errorf("read tags of block %d: %w", b0, ferr)
-			return false
-		}
-		for k := uint64(0); k < n; k++ {
-			t.tag((b0+k)<<uint(g.log2spb), d[k*bs:(k+1)*bs], want)
-			if !bytes.Equal(want, st[k*uint64(g.tagSize):(k+1)*uint64(g.tagSize)]) {
-				ferr = &BadBlockError{Block: b0 + k, Sector: (b0 + k) << uint(g.log2spb)}
-				return false
+	workers := runtime.GOMAXPROCS(0)
+	type vjob struct{ b0, n uint64 }
+	jobs := make(chan vjob, workers)
+	var mu sync.Mutex
+	var ioErr error
+	var bad *BadBlockError
+	stop := func(b0 uint64) bool { // true once nothing at or after b0 can matter
+		mu.Lock()
+		defer mu.Unlock()
+		return ioErr != nil || (bad != nil && bad.Block < b0)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := newTagger(r.Hash, r.key, r.Salt, g.tagSize)
+			buf := make([]byte, chunkBytes)
+			stored := make([]byte, chunkBytes/bs*uint64(g.tagSize))
+			want := make([]byte, g.tagSize)
+			for j := range jobs {
+				if stop(j.b0) {
+					continue
+				}
+				if err := verifyChunk(data, meta, g, t, j.b0, j.n, buf, stored, want); err != nil {
+					mu.Lock()
+					var bb *BadBlockError
+					if errors.As(err, &bb) {
+						if bad == nil || bb.Block < bad.Block {
+							bad = bb
+						}
+					} else if ioErr == nil {
+						ioErr = err
+					}
+					mu.Unlock()
+				}
 			}
+		}()
+	}
+	g.chunks(chunkBytes/bs, func(b0, n uint64) bool {
+		if stop(b0) {
+			return false
 		}
+		jobs <- vjob{b0, n}
 		rep.Blocks += n
 		return true
 	})
-	if ferr != nil {
-		return nil, ferr
+	close(jobs)
+	wg.Wait()
+	if ioErr != nil {
+		return nil, ioErr
+	}
+	if bad != nil {
+		return nil, bad
 	}
 	return rep, nil
+}
+
+// verifyChunk checks blocks [b0, b0+n) (never crossing an interleave area).
+func verifyChunk(data, meta io.ReaderAt, g *geom, t *tagger, b0, n uint64, buf, stored, want []byte) error {
+	bs := uint64(g.spb * SectorSize)
+	d := buf[:n*bs]
+	off := int64(b0 * bs)
+	if g.interleaved {
+		off = int64(g.physData(b0<<uint(g.log2spb))) * SectorSize
+	}
+	if _, err := data.ReadAt(d, off); err != nil {
+		return fmt.Errorf("read data block %d: %w", b0, err)
+	}
+	st := stored[:n*uint64(g.tagSize)]
+	if _, err := meta.ReadAt(st, g.tagOffset(b0)); err != nil {
+		return fmt.Errorf("read tags of block %d: %w", b0, err)
+	}
+	ts := uint64(g.tagSize)
+	for k := uint64(0); k < n; k++ {
+		t.tag((b0+k)<<uint(g.log2spb), d[k*bs:(k+1)*bs], want)
+		if !bytes.Equal(want, st[k*ts:(k+1)*ts]) {
+			return &BadBlockError{Block: b0 + k, Sector: (b0 + k) << uint(g.log2spb)}
+		}
+	}
+	return nil
 }
