@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Performance benchmark of the layer tools against what a user would otherwise
+# run (issue 7). Prints a markdown table of ratios measured in one run on this
+# machine, PASS/MISS per goal. Run by hand; not part of tests/run_tests.sh.
+#
+#   tests/bench/run.sh                 full: 1 GiB dense, 8 GiB sparse (256 MiB data)
+#   BENCH_QUICK=1 tests/bench/run.sh   small: 64 MiB dense, 1 GiB sparse (32 MiB data)
+#
+# Environment: BENCH_DIR (inputs and outputs, default /var/tmp/rules_dm-bench;
+# inputs are reused when present), BENCH_RUNS (runs per command, best wall
+# time kept, default 3), BENCH_DROP_CACHES (1: drop the page cache before each
+# integrity/cp run when /proc/sys/vm/drop_caches is writable, the default; 0:
+# warm cache for those too).
+#
+# How numbers are normalised (be careful comparing them):
+#   - wall time: measured around each command (date +%s%N), best of BENCH_RUNS;
+#     CPU time (user+sys) and peak RSS come from /usr/bin/time -v of that run
+#     (RSS: the maximum over the runs).
+#   - our throughput = bytes / wall seconds (the whole tool: reading, hashing
+#     or encrypting, writing, on all the cores it uses);
+#     our per-core throughput = bytes / CPU seconds (user+sys), i.e. the
+#     whole-tool throughput divided by the average number of cores busy.
+#   - openssl speed -evp reports bytes per second of user CPU time on one
+#     stream (one core), over 4096-byte buffers, pure in-memory crypto.
+#   - verity and integrity ratios are ratios of wall times on the same file.
+#   - verity, crypt: the page cache is warm (inputs read once before timing).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export GOTOOLCHAIN=local
+D=${BENCH_DIR:-/var/tmp/rules_dm-bench}
+RUNS=${BENCH_RUNS:-3}
+QUICK=${BENCH_QUICK:-0}
+DROP=${BENCH_DROP_CACHES:-1}
+if [ "$QUICK" = 1 ]; then
+	DENSE_MIB=64 SPARSE_MIB=1024 SPARSE_DATA_MIB=32
+else
+	DENSE_MIB=1024 SPARSE_MIB=8192 SPARSE_DATA_MIB=256
+fi
+SALT=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+UUID=01234567-89ab-4cde-8f01-23456789abcd
+mkdir -p "$D/bin" "$D/out"
+trap 'rm -rf "$D/out"' EXIT
+
+log() { echo "bench: $*" >&2; }
+
+if [ ! -x /usr/bin/time ]; then
+	log "installing /usr/bin/time (Debian package time)"
+	apt-get install -y -qq time >/dev/null
+fi
+for t in veritysetup openssl; do
+	command -v "$t" >/dev/null || { log "missing $t (apt-get install cryptsetup-bin openssl)"; exit 1; }
+done
+
+log "building the tools"
+(cd "$ROOT" && go build -o "$D/bin/" ./tools/cmd/dm-verity ./tools/cmd/dm-crypt ./tools/cmd/dm-integrity)
+B=$D/bin
+
+# ---- inputs (reused when complete) ----------------------------------------
+mkinput() { # NAME MIB CMD... : create $D/NAME once; a .ok marker says complete
+	local f=$D/$1 mib=$2
+	shift 2
+	if [ -f "$f.ok" ] && [ "$(stat -c %s "$f")" = $((mib << 20)) ]; then
+		return
+	fi
+	log "creating $f ($mib MiB)"
+	rm -f "$f" "$f.ok"
+	"$@" "$f"
+	touch "$f.ok"
+}
+dense() { head -c "$((${1} << 20))" /dev/urandom >"$2"; }
+sparse() { # TOTAL_MIB DATA_MIB FILE: 16 extents of random data, evenly spaced
+	local total=$1 data=$2 f=$3 ext=$(($2 / 16)) i
+	truncate -s "${total}M" "$f"
+	for i in $(seq 0 15); do
+		head -c "$((ext << 20))" /dev/urandom |
+			dd of="$f" bs=1M seek="$((i * (total / 16) + 1))" conv=notrunc status=none
+	done
+}
+DENSE=dense-${DENSE_MIB}M.img
+SMALL=dense-${SPARSE_DATA_MIB}M.img
+SPARSE=sparse-${SPARSE_MIB}M-${SPARSE_DATA_MIB}M.img
+mkinput "$DENSE" "$DENSE_MIB" dense "$DENSE_MIB"
+mkinput "$SMALL" "$SPARSE_DATA_MIB" dense "$SPARSE_DATA_MIB"
+mkinput "$SPARSE" "$SPARSE_MIB" sparse "$SPARSE_MIB" "$SPARSE_DATA_MIB"
+(umask 077 && head -c 64 /dev/urandom >"$D/out/xts.key" && head -c 16 /dev/urandom >"$D/out/cbc.key")
+
+# ---- measuring --------------------------------------------------------------
+declare -A WALL CPU RSS
+warm() { cat "$D/$DENSE" "$D/$SMALL" >/dev/null; }
+cold() {
+	sync
+	if [ "$DROP" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
+		echo 3 >/proc/sys/vm/drop_caches
+	else
+		cat "$D/$DENSE" >/dev/null
+	fi
+}
+# measure KEY PREP CMD... : best wall time of RUNS runs; CPU of that run, max RSS.
+measure() {
+	local key=$1 prep=$2 i t0 t1 w c r tf=$D/out/time.txt
+	shift 2
+	for i in $(seq "$RUNS"); do
+		rm -f "$D"/out/*.out
+		$prep
+		t0=$(date +%s%N)
+		/usr/bin/time -v -o "$tf" "$@" >/dev/null
+		t1=$(date +%s%N)
+		w=$(((t1 - t0) / 1000)) # microseconds
+		c=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%d", s * 1e6 }' "$tf")
+		r=$(awk -F': ' '/Maximum resident/ { print $2 }' "$tf")
+		if [ -z "${WALL[$key]:-}" ] || [ "$w" -lt "${WALL[$key]}" ]; then
+			WALL[$key]=$w CPU[$key]=$c
+		fi
+		if [ -z "${RSS[$key]:-}" ] || [ "$r" -gt "${RSS[$key]}" ]; then RSS[$key]=$r; fi
+	done
+	log "$(printf '%-22s wall %8.3f s  cpu %8.3f s  rss %6d KiB' "$key" "$(fdiv "${WALL[$key]}" 1e6)" "$(fdiv "${CPU[$key]}" 1e6)" "${RSS[$key]}")"
+}
+fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b != 0) ? a / b : 0 }'; }
+ossl() { # EVP -> bytes per second of user CPU time, 4 KiB buffers, best of RUNS
+	local best=0 v i
+	for i in $(seq "$RUNS"); do
+		v=$(openssl speed -seconds 2 -bytes 4096 -evp "$1" 2>/dev/null | tail -1 | awk '{ sub(/k$/, "", $NF); printf "%d", $NF * 1000 }')
+		[ "$v" -gt "$best" ] && best=$v
+	done
+	echo "$best"
+}
+
+# ---- runs -------------------------------------------------------------------
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load before: $load0"
+V="format --salt $SALT --uuid $UUID"
+# shellcheck disable=SC2086
+{
+	measure v_ours_dense warm "$B/dm-verity" $V --quiet "$D/$DENSE" "$D/out/v1.out"
+	cp "$D/out/v1.out" "$D/out/v1.ours"
+	measure v_vs_dense warm veritysetup $V "$D/$DENSE" "$D/out/v1.out"
+	cmp -s "$D/out/v1.out" "$D/out/v1.ours" && V_SAME=identical || V_SAME=DIFFERENT
+	measure v_ours_small warm "$B/dm-verity" $V --quiet "$D/$SMALL" "$D/out/v2.out"
+	measure v_vs_small warm veritysetup $V "$D/$SMALL" "$D/out/v2.out"
+	measure v_ours_sparse warm "$B/dm-verity" $V --quiet "$D/$SPARSE" "$D/out/v3.out"
+	cp "$D/out/v3.out" "$D/out/v3.ours"
+	measure v_vs_sparse warm veritysetup $V "$D/$SPARSE" "$D/out/v3.out"
+	cmp -s "$D/out/v3.out" "$D/out/v3.ours" && VS_SAME=identical || VS_SAME=DIFFERENT
+}
+rm -f "$D"/out/*.ours
+measure c_xts warm "$B/dm-crypt" encrypt --cipher aes-xts-plain64 --key-file "$D/out/xts.key" --sector-size 4096 "$D/$DENSE" "$D/out/c.out"
+measure c_cbc warm "$B/dm-crypt" encrypt --cipher aes-cbc-plain --key-file "$D/out/cbc.key" --sector-size 4096 "$D/$DENSE" "$D/out/c.out"
+O_XTS=$(ossl aes-256-xts)
+O_CBC=$(ossl aes-128-cbc)
+measure i_ours cold "$B/dm-integrity" format "$D/$DENSE" "$D/out/i.out"
+measure i_cp cold cp "$D/$DENSE" "$D/out/cp.out"
+# Peak RSS on the 8 GiB image for integrity too (one run; warm; holes read or skipped as the tool does).
+RUNS=1 measure i_sparse warm "$B/dm-integrity" format "$D/$SPARSE" "$D/out/i.out"
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load after: $load1"
+
+# ---- table --------------------------------------------------------------------
+if [ "$DROP" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then CACHE="cold page cache (dropped before each run)"; else CACHE="warm page cache"; fi
+DB=$((DENSE_MIB << 20))
+SB=$((SPARSE_DATA_MIB << 20))
+s() { awk -v u="${WALL[$1]}" 'BEGIN { printf "%.3f", u / 1e6 }'; } # wall seconds
+cs() { awk -v u="${CPU[$1]}" 'BEGIN { printf "%.2f", u / 1e6 }'; } # cpu seconds
+mbs() { awk -v b="$1" -v us="$2" 'BEGIN { printf "%.0f", (us > 0) ? b / us : 0 }'; } # bytes, microseconds -> MB/s
+cores() { awk -v c="${CPU[$1]}" -v w="${WALL[$1]}" 'BEGIN { printf "%.2f", c / w }'; }
+mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.1f", k / 1024 }'; }
+verdict() { # VALUE OP GOAL
+	awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == ">=") ? v >= g : v <= g; print ok ? "PASS" : "MISS" }'
+}
+r_verity=$(fdiv "${WALL[v_vs_dense]}" "${WALL[v_ours_dense]}")
+r_sparse=$(fdiv "${WALL[v_ours_sparse]}" "${WALL[v_ours_small]}")
+xts_pc=$(mbs "$DB" "${CPU[c_xts]}")
+cbc_tp=$(mbs "$DB" "${WALL[c_cbc]}")
+r_xts=$(fdiv "$xts_pc" "$(fdiv "$O_XTS" 1e6)")
+r_cbc=$(fdiv "$cbc_tp" "$(fdiv "$O_CBC" 1e6)")
+r_int=$(fdiv "${WALL[i_ours]}" "${WALL[i_cp]}")
+maxrss=0
+for k in v_ours_dense v_ours_sparse c_xts c_cbc i_ours i_sparse; do
+	[ "${RSS[$k]}" -gt "$maxrss" ] && maxrss=${RSS[$k]}
+done
+maxrss_mib=$(awk -v k="$maxrss" 'BEGIN { printf "%.1f", k / 1024 }')
+f2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
+
+cat <<EOF
+## Benchmark ($( [ "$QUICK" = 1 ] && echo "BENCH_QUICK: ${DENSE_MIB} MiB dense, ${SPARSE_MIB} MiB sparse with ${SPARSE_DATA_MIB} MiB data" || echo "1 GiB dense, 8 GiB sparse with 256 MiB data"))
+
+Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); $(go version | cut -d' ' -f3), $(openssl version | cut -d' ' -f1-2), $(veritysetup --version | cut -d' ' -f1-2).
+Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average $load0 before, $load1 after (shared machine); best of $RUNS runs.
+
+| Goal | Ours | Reference | Ratio | Target | Result |
+|---|---|---|---|---|---|
+| verity format ${DENSE_MIB} MiB: throughput vs veritysetup | $(s v_ours_dense) s ($(mbs "$DB" "${WALL[v_ours_dense]}") MB/s, $(cores v_ours_dense) cores) | $(s v_vs_dense) s ($(mbs "$DB" "${WALL[v_vs_dense]}") MB/s) | $(f2 "$r_verity")× | ≥ 2.2× | $(verdict "$r_verity" ">=" 2.2) |
+| aes-xts-plain64 encrypt (64-byte key, 4 KiB sectors), per core | $xts_pc MB/s per CPU-s ($(mbs "$DB" "${WALL[c_xts]}") MB/s wall, $(cores c_xts) cores) | openssl aes-256-xts $(fdiv "$O_XTS" 1e6 | cut -d. -f1) MB/s per core | $(f2 "$r_xts")× | ≥ 0.8× | $(verdict "$r_xts" ">=" 0.8) |
+| aes-cbc-plain encrypt (16-byte key, 4 KiB sectors), whole tool | $cbc_tp MB/s wall ($(mbs "$DB" "${CPU[c_cbc]}") MB/s per CPU-s, $(cores c_cbc) cores) | openssl aes-128-cbc $(fdiv "$O_CBC" 1e6 | cut -d. -f1) MB/s single stream | $(f2 "$r_cbc")× | ≥ 2× | $(verdict "$r_cbc" ">=" 2) |
+| integrity format crc32c/4K separate, time vs cp (${CACHE}) | $(s i_ours) s | cp $(s i_cp) s | $(f2 "$r_int")× | ≤ 1.3× | $(verdict "$r_int" "<=" 1.3) |
+| peak RSS, ${DENSE_MIB} MiB and ${SPARSE_MIB} MiB inputs (max over our runs) | $maxrss_mib MiB | — | — | ≤ 64 MiB | $(verdict "$maxrss_mib" "<=" 64) |
+| verity ${SPARSE_MIB} MiB sparse (${SPARSE_DATA_MIB} MiB data) vs dense ${SPARSE_DATA_MIB} MiB | $(s v_ours_sparse) s | $(s v_ours_small) s | $(f2 "$r_sparse")× | ≤ 3× | $(verdict "$r_sparse" "<=" 3) |
+
+| Run | Wall s | CPU s (user+sys) | Cores used | MB/s (wall) | MB/s per CPU-s | Peak RSS MiB |
+|---|---|---|---|---|---|---|
+EOF
+row() { # KEY LABEL BYTES
+	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$(s "$1")" "$(cs "$1")" "$(cores "$1")" \
+		"$(mbs "$3" "${WALL[$1]}")" "$(mbs "$3" "${CPU[$1]}")" "$(mib "$1")"
+}
+row v_ours_dense "dm-verity format, dense ${DENSE_MIB} MiB" "$DB"
+row v_vs_dense "veritysetup format, dense ${DENSE_MIB} MiB" "$DB"
+row v_ours_small "dm-verity format, dense ${SPARSE_DATA_MIB} MiB" "$SB"
+row v_vs_small "veritysetup format, dense ${SPARSE_DATA_MIB} MiB" "$SB"
+row v_ours_sparse "dm-verity format, sparse ${SPARSE_MIB} MiB (MB/s of the image size)" "$((SPARSE_MIB << 20))"
+row v_vs_sparse "veritysetup format, sparse ${SPARSE_MIB} MiB" "$((SPARSE_MIB << 20))"
+row c_xts "dm-crypt encrypt aes-xts-plain64, ${DENSE_MIB} MiB" "$DB"
+row c_cbc "dm-crypt encrypt aes-cbc-plain, ${DENSE_MIB} MiB" "$DB"
+row i_ours "dm-integrity format, ${DENSE_MIB} MiB ($CACHE)" "$DB"
+row i_cp "cp, ${DENSE_MIB} MiB ($CACHE)" "$DB"
+row i_sparse "dm-integrity format, sparse ${SPARSE_MIB} MiB (warm)" "$((SPARSE_MIB << 20))"
+cat <<EOF
+
+Hash devices of dm-verity and veritysetup (same salt and UUID): dense $V_SAME, sparse $VS_SAME.
+veritysetup on the sparse image: $(s v_vs_sparse) s, so dm-verity is $(f2 "$(fdiv "${WALL[v_vs_sparse]}" "${WALL[v_ours_sparse]}")")× faster there.
+openssl speed measures one stream's user CPU time on 4 KiB buffers in memory; our per-core figure is the
+whole tool (read, encrypt, write the file) divided by its user+sys CPU time.
+EOF
