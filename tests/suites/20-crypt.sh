@@ -513,6 +513,10 @@ expect_fail "missing OUT" 'want IN and OUT' "$DC" encrypt --cipher aes-xts-plain
 expect_fail "aead without --tags" 'needs --tags' "$DC" encrypt --cipher 'capi:gcm(aes)-random' --key-file key64.bin plain.img out/o.img
 expect_fail "--tags with a plain cipher" 'only for AEAD' "$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --tags out/t plain.img out/o.img
 expect_fail "aead wrong key length" '16, 24 or 32 bytes' "$DC" encrypt --cipher 'capi:gcm(aes)-random' --key-file key64.bin --tags out/t plain.img out/o.img
+rand key32.bin 32
+"$DC" encrypt --cipher 'capi:gcm(aes)-random' --key-file key32.bin --tags tags8k.bin plain.img enc8k.img
+head -c 100 tags8k.bin >short-tags.bin
+expect_fail "aead decrypt with a short tag file" 'tags short-tags.bin: 100 bytes, want 448' "$DC" decrypt --cipher 'capi:gcm(aes)-random' --key-file key32.bin --tags short-tags.bin enc8k.img out/o.img
 expect_fail "unknown capi cipher" 'supported AEAD specs' "$DC" encrypt --cipher 'capi:ccm(aes)-random' --key-file key64.bin --tags out/t plain.img out/o.img
 expect_fail "unknown command" 'unknown command' "$DC" scramble --cipher aes-xts-plain64 plain.img out/o.img
 check "no OUT or temp file left after failures" noout
