@@ -256,6 +256,11 @@ check "crypt-then-verity --verity-fec-roots 4: build + verify" \
 check "integrity sha256 / 512-byte blocks: integritysetup dump" \
 	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir i256 --stack integrity-only --integrity-hash sha256 --integrity-block-size 512 >/dev/null"
 check "integrity sha256 oracle" integrity_oracle i256/manifest.json 0 i256/integrity.meta.img
+check "integrity hmac-sha256 (--integrity-key-file): build + verify with both keys" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir ihm --stack crypt-then-integrity --integrity-hash hmac-sha256 --integrity-key-file k32.key --key-file xts.key >/dev/null && '$DC' verify ihm/manifest.json --key-file xts.key --integrity-key-file k32.key --in fs.img"
+check "integrity hmac: @IKEY@ in the table, key size in the env, no key bytes" \
+	bash -c "grep -q 'internal_hash:hmac(sha256):@IKEY@' ihm/manifest.env && grep -qx \"DMTOOLS_L1_INTEGRITY_KEY_SIZE='32'\" ihm/manifest.env && ! grep -qi \"\$(od -An -tx1 k32.key | tr -d ' \n')\" ihm/manifest.json ihm/manifest.env"
+check "integrity hmac oracle" integrity_oracle ihm/manifest.json 1 ihm/integrity.meta.img
 check "crypt-only aes-cbc-essiv:sha256 512-byte sectors: OpenSSL decryption" \
 	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir essiv --stack crypt-only --cipher aes-cbc-essiv:sha256 --sector-size 512 --key-file k32.key >/dev/null"
 check "essiv oracle" crypt_oracle essiv/manifest.json 0 k32.key essiv/data.img fs.img
@@ -326,6 +331,8 @@ refuse "profile aead on a verity stack" "offered for --stack crypt-only" build -
 refuse "profile aead with a 64-byte key (gcm)" "key is 64 bytes" build --in fs.img --outdir bad --stack crypt-only --profile aead --key-file xts.key
 refuse "unknown cipher" "unsupported" build --in fs.img --outdir bad --stack crypt-only --cipher twofish-xts-plain64 --key-file xts.key
 refuse "hash-on-meta for crypt-then-verity" "unencrypted" build --in fs.img --outdir bad --stack crypt-then-verity --hash-on-meta --key-file xts.key
+refuse "hmac-sha256 without an integrity key" "needs --integrity-key-file" build --in fs.img --outdir bad --stack integrity-only --integrity-hash hmac-sha256
+refuse "integrity key without hmac" "only go with --integrity-hash hmac-sha256" build --in fs.img --outdir bad --stack integrity-only --integrity-key-file k32.key
 refuse "unknown flag" "flag provided but not defined" build --in fs.img --outdir bad --stack crypt-only --bogus
 refuse "bad --newroot" "newroot" build --in fs.img --outdir bad --stack verity-only --newroot 'a;b'
 expect_fail "refuse: outdir not writable (under a file)" "outdir" "$DC" build --in fs.img --outdir fs.img/out --stack verity-only
@@ -409,13 +416,14 @@ else
 		kvar ctv xts fs.img --stack crypt-then-verity --key-file xts.key &&
 		kvar c1k xts fs1k.img --stack crypt-only --key-file xts.key &&
 		kvar v1k - fs1k.img --stack verity-only &&
-		kvar fec - fs.img --stack verity-only --verity-fec-roots 2
+		kvar fec - fs.img --stack verity-only --verity-fec-roots 2 &&
+		kvar hmac xts fs.img --stack integrity-then-crypt --integrity-hash hmac-sha256 --integrity-key-file k32.key --key-file xts.key
 	# the FEC image again with one data block damaged: the kernel must correct it
 	cp k-fec/data.img kfecbad.img
 	printf 'XXXXXXXX' | dd of=kfecbad.img bs=1 seek=$((4096 * 300 + 17)) conv=notrunc 2>/dev/null
 	echo "fecbad fec - ${#kimgs[@]} 0" >>kfiles/list
 	kimgs+=(kfecbad.img)
-	check "kernel: build the variants (11 images)" test "${#kimgs[@]}" = 11
+	check "kernel: build the variants (13 images)" test "${#kimgs[@]}" = 13
 	cat >kguest.sh <<'GUEST'
 set -u
 F=$DMTEST_FILES
@@ -428,10 +436,11 @@ while read -r name envn keyf idx hasmeta; do
 	[ "$hasmeta" = 1 ] && meta=$(disk $((idx + 1)))
 	key=""
 	[ "$keyf" != - ] && key=$(cat "$F/$keyf.hex")
+	ikey=$(cat "$F/k32.hex")
 	n=$(val DMTOOLS_LAYERS "$env")
 	i=0 lower="" ok=1
 	while [ $i -lt "$n" ]; do
-		t=$(val "DMTOOLS_L${i}_TABLE" "$env" | sed "s#@DATA@#$data#g; s#@META@#$meta#g; s#@LOWER@#$lower#g; s#@KEY@#$key#g")
+		t=$(val "DMTOOLS_L${i}_TABLE" "$env" | sed "s#@DATA@#$data#g; s#@META@#$meta#g; s#@LOWER@#$lower#g; s#@KEY@#$key#g; s#@IKEY@#$ikey#g")
 		ro=""
 		if [ "$(val "DMTOOLS_L${i}_TARGET" "$env")" = verity ]; then
 			ro=--readonly

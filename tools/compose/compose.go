@@ -67,6 +67,7 @@ type Options struct {
 	HashOnMeta                 bool
 	VerityFECRoots             int // 0: no FEC; 2..24: Reed-Solomon parity after the tree
 	IntegrityHash              string
+	IntegrityKey               []byte // hmac-sha256 key (--integrity-key-file)
 	IntegrityBlockSize         int
 	IntegrityLayout            string
 	Seed                       string
@@ -196,7 +197,7 @@ func (p *plan) check() error {
 	if !has(o.Stack, "verity") && (o.VerityHash != "" || o.VerityDataBlockSize != 0 || o.VerityHashBlockSize != 0 || o.Salt != "" || o.HashOnMeta || o.VerityFECRoots != 0) {
 		return usagef("--verity-*/--salt/--hash-on-meta need a stack with a verity layer")
 	}
-	if !has(o.Stack, "integrity") && (o.IntegrityHash != "" || o.IntegrityBlockSize != 0 || o.IntegrityLayout != "") {
+	if !has(o.Stack, "integrity") && (o.IntegrityHash != "" || o.IntegrityBlockSize != 0 || o.IntegrityLayout != "" || len(o.IntegrityKey) != 0) {
 		return usagef("--integrity-* options need a stack with an integrity layer")
 	}
 	if o.HashOnMeta && o.Stack == manifest.StackCryptThenVerity {
@@ -384,13 +385,22 @@ func (p *plan) checkIntegrity() error {
 	o := &p.Options
 	ip := integrity.Params{Hash: "crc32c", BlockSize: 4096, Layout: integrity.LayoutSeparate, Mode: 'J'}
 	if o.IntegrityHash != "" {
-		if err := cli.OneOf("--integrity-hash", o.IntegrityHash, "crc32c", "sha256"); err != nil {
-			if o.IntegrityHash == "hmac-sha256" {
-				return usagef("--integrity-hash hmac-sha256 needs an integrity key, which dm-compose does not take yet; use crc32c or sha256")
-			}
+		if err := cli.OneOf("--integrity-hash", o.IntegrityHash, "crc32c", "sha256", "hmac-sha256"); err != nil {
 			return err
 		}
 		ip.Hash = o.IntegrityHash
+	}
+	if (ip.Hash == "hmac-sha256") != (len(o.IntegrityKey) > 0) {
+		if len(o.IntegrityKey) > 0 {
+			return usagef("--integrity-key-file/--integrity-key-hex only go with --integrity-hash hmac-sha256")
+		}
+		return usagef("--integrity-hash hmac-sha256 needs --integrity-key-file FILE or --integrity-key-hex HEX")
+	}
+	if len(o.IntegrityKey) > 0 {
+		if len(o.IntegrityKey) < 16 || len(o.IntegrityKey) > 128 {
+			return usagef("integrity key is %d bytes; want 16..128 (32 is usual for hmac-sha256)", len(o.IntegrityKey))
+		}
+		ip.Key = o.IntegrityKey
 	}
 	if o.IntegrityBlockSize != 0 {
 		if err := cli.OneOf("--integrity-block-size", fmt.Sprint(o.IntegrityBlockSize), "512", "4096"); err != nil {

@@ -64,7 +64,8 @@ func TestAllStacks(t *testing.T) {
 		}
 		if strings.Contains(st, "integrity") {
 			vs = append(vs, variant{"interleaved", func(o *Options) { o.IntegrityLayout = "interleaved" }},
-				variant{"sha256-512", func(o *Options) { o.IntegrityHash = "sha256"; o.IntegrityBlockSize = 512 }})
+				variant{"sha256-512", func(o *Options) { o.IntegrityHash = "sha256"; o.IntegrityBlockSize = 512 }},
+				variant{"hmac", func(o *Options) { o.IntegrityHash = "hmac-sha256"; o.IntegrityKey = bytes.Repeat([]byte{9}, 32) }})
 		}
 		for _, v := range vs {
 			dir := t.TempDir()
@@ -92,7 +93,7 @@ func TestAllStacks(t *testing.T) {
 			if m2, err := manifest.FromEnv(e); err != nil || !bytes.Equal(manifest.WriteEnv(m2), env) {
 				t.Fatalf("%s/%s: env round trip: %v", st, v.name, err)
 			}
-			if err := Verify(filepath.Join(o.OutDir, ManifestJSON), o.Key, in, io.Discard); err != nil {
+			if err := VerifyWith(filepath.Join(o.OutDir, ManifestJSON), VerifyKeys{o.Key, o.IntegrityKey}, in, io.Discard); err != nil {
 				t.Fatalf("%s/%s: verify: %v", st, v.name, err)
 			}
 			if len(m.Layers) != len(stackLayers[st]) && o.Profile != "aead" {
@@ -115,7 +116,7 @@ func TestAllStacks(t *testing.T) {
 			if want := len(m.Artifacts) + 2; len(ents) != want {
 				t.Fatalf("%s/%s: %d files in outdir, want %d", st, v.name, len(ents), want)
 			}
-			if bytes.Contains(js, []byte("4242424242")) || bytes.Contains(env, []byte("4242424242")) {
+			if bytes.Contains(js, []byte("4242424242")) || bytes.Contains(env, []byte("4242424242")) || bytes.Contains(js, []byte("0909090909")) {
 				t.Fatalf("%s: key bytes in the manifest", st)
 			}
 		}
@@ -142,7 +143,8 @@ func TestRefusals(t *testing.T) {
 		{"odd size verity", func(o *Options) { o.In = odd }, "multiple of the verity data block size", false},
 		{"hash-on-meta ctv", func(o *Options) { o.Stack = "crypt-then-verity"; o.Key = key64; o.HashOnMeta = true }, "unencrypted", true},
 		{"integrity opt on verity", func(o *Options) { o.IntegrityLayout = "interleaved" }, "integrity", true},
-		{"hmac", func(o *Options) { o.Stack = "integrity-only"; o.IntegrityHash = "hmac-sha256" }, "integrity key", true},
+		{"hmac without key", func(o *Options) { o.Stack = "integrity-only"; o.IntegrityHash = "hmac-sha256" }, "needs --integrity-key-file", true},
+		{"integrity key without hmac", func(o *Options) { o.Stack = "integrity-only"; o.IntegrityKey = key64[:32] }, "only go with", true},
 		{"name", func(o *Options) { o.Name = "a/b" }, "--name", true},
 	}
 	for _, c := range cases {

@@ -205,6 +205,19 @@ func verifyFEC(v *manifest.Verity, data, hash view, size int64) error {
 // key, decrypts and compares with the recorded input sha256. Layers above a
 // crypt layer are only checked with the key.
 func Verify(path string, key []byte, in string, out io.Writer) error {
+	return VerifyWith(path, VerifyKeys{Crypt: key}, in, out)
+}
+
+// VerifyKeys are the keys Verify may use: the dm-crypt key and the
+// dm-integrity hmac-sha256 key.
+type VerifyKeys struct {
+	Crypt, Integrity []byte
+}
+
+// VerifyWith is Verify with an optional integrity (hmac) key. Without it, an
+// hmac integrity layer and everything above it are skipped.
+func VerifyWith(path string, keys VerifyKeys, in string, out io.Writer) error {
+	key := keys.Crypt
 	m, err := manifest.Load(path)
 	if err != nil {
 		return err
@@ -244,6 +257,13 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 	}
 	if len(key) > 0 && !m.HasTarget(manifest.TargetCrypt) {
 		return errors.New("a key was given but the stack has no crypt layer")
+	}
+	hmacLayer := false
+	for _, l := range m.Layers {
+		hmacLayer = hmacLayer || l.Integrity != nil && l.Integrity.Hash == integrity.HashHMACSHA256
+	}
+	if len(keys.Integrity) > 0 && !hmacLayer {
+		return errors.New("an integrity key was given but no layer uses hmac-sha256")
 	}
 	var meta view
 	if f := files[manifest.RoleMeta]; f != nil {
@@ -314,6 +334,13 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 		case manifest.TargetIntegrity:
 			g := l.Integrity
 			vp := integrity.VerifyParams{Hash: g.Hash, Mode: g.Mode[0]}
+			if g.Hash == integrity.HashHMACSHA256 {
+				if len(keys.Integrity) == 0 {
+					fmt.Fprintf(out, "skip layer %d (integrity hmac-sha256) and above: no --integrity-key-file given\n", l.Index)
+					return nil
+				}
+				vp.Key = keys.Integrity
+			}
 			if g.Layout == "separate" {
 				rep, err = integrity.VerifySeparate(cur.r, cur.size, meta.r, meta.size, vp)
 			} else {

@@ -60,6 +60,7 @@ func build(args []string) error {
 	fs := cli.NewFlagSet("dm-compose build")
 	var o compose.Options
 	var key cli.KeyFlags
+	ikey := cli.KeyFlags{Prefix: "integrity-"}
 	var mountOpts optString
 	fs.StringVar(&o.In, "in", "", "plaintext filesystem image")
 	fs.StringVar(&o.OutDir, "outdir", "", "output directory")
@@ -76,7 +77,8 @@ func build(args []string) error {
 	fs.StringVar(&o.Salt, "salt", "", "verity salt as hex, or - for none (default: derived from --seed)")
 	fs.BoolVar(&o.HashOnMeta, "hash-on-meta", false, "put the verity tree on verity.hash.img (META_DEV) instead of appending it to data.img")
 	fs.IntVar(&o.VerityFECRoots, "verity-fec-roots", 0, "add verity FEC (Reed-Solomon, 2..24 parity bytes) after the tree on the hash device (default 0: none)")
-	fs.StringVar(&o.IntegrityHash, "integrity-hash", "", "integrity hash: crc32c (default) or sha256")
+	fs.StringVar(&o.IntegrityHash, "integrity-hash", "", "integrity hash: crc32c (default), sha256, or hmac-sha256 (with --integrity-key-file)")
+	ikey.Register(fs, "dm-integrity hmac-sha256")
 	fs.IntVar(&o.IntegrityBlockSize, "integrity-block-size", 0, "integrity block size: 4096 (default when the image allows) or 512")
 	fs.StringVar(&o.IntegrityLayout, "integrity-layout", "", "separate (default: tags on integrity.meta.img) or interleaved (single data.img)")
 	fs.StringVar(&o.Seed, "seed", "", "seed for salts and UUIDs (default: \"<stack>:<sha256 of the input>\")")
@@ -98,6 +100,11 @@ func build(args []string) error {
 	// stack needs one.
 	if key.File != "" || key.Hex != "" {
 		if o.Key, err = key.Load(true); err != nil {
+			return err
+		}
+	}
+	if ikey.File != "" || ikey.Hex != "" {
+		if o.IntegrityKey, err = ikey.Load(true); err != nil {
 			return err
 		}
 	}
@@ -130,19 +137,25 @@ func verify(args []string) error {
 	fs := cli.NewFlagSet("dm-compose verify")
 	var key cli.KeyFlags
 	key.Register(fs, "dm-crypt")
+	ikey := cli.KeyFlags{Prefix: "integrity-"}
+	ikey.Register(fs, "dm-integrity hmac-sha256")
 	in := fs.String("in", "", "plaintext filesystem image to compare with the manifest's input")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return cli.Usagef("usage: dm-compose verify manifest.json [--key-file F | --key-hex HEX] [--in fs.img]")
+		return cli.Usagef("usage: dm-compose verify manifest.json [--key-file F | --key-hex HEX] [--integrity-key-file F] [--in fs.img]")
 	}
 	k, err := key.Load(false)
 	if err != nil {
 		return err
 	}
-	return compose.Verify(pos[0], k, *in, os.Stdout)
+	ik, err := ikey.Load(false)
+	if err != nil {
+		return err
+	}
+	return compose.VerifyWith(pos[0], compose.VerifyKeys{Crypt: k, Integrity: ik}, *in, os.Stdout)
 }
 
 func checkEnv(args []string) error {
