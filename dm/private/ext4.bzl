@@ -1,5 +1,9 @@
 """dm_ext4_image: a deterministic read-only ext4 image from tars and files."""
 
+def _fmt(dest):
+    """An Args format string for DEST=<path of the value>."""
+    return dest.replace("%", "%%") + "=%s"
+
 def _dm_ext4_image_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".img")
     args = ctx.actions.args()
@@ -14,7 +18,7 @@ def _dm_ext4_image_impl(ctx):
             files = f.files.to_list()
             if len(files) != 1:
                 fail("%s: %s key %s must be one file, got %d" % (ctx.label, attr_name, f.label, len(files)))
-            args.add(flag, "%s=%s" % (dest, files[0].path))
+            args.add(flag, files[0], format = _fmt(dest))
             inputs.append(files[0])
     if ctx.attr.size:
         args.add("--size", str(ctx.attr.size))

@@ -2,6 +2,10 @@
 
 load("//dm:providers.bzl", "DmStackInfo")
 
+def _fmt(dest):
+    """An Args format string for DEST=<path of the value>."""
+    return dest.replace("%", "%%") + "=%s"
+
 def _dm_initramfs_bundle_impl(ctx):
     st = ctx.attr.stack[DmStackInfo]
     out = ctx.actions.declare_file(ctx.label.name + ".cpio")
@@ -9,24 +13,24 @@ def _dm_initramfs_bundle_impl(ctx):
     bdir = ctx.attr.bin_dir.strip("/")
     args = ctx.actions.args()
     inputs = [st.manifest_json, st.manifest_env, ctx.file._apply_manifest]
-    args.add("--file", "%s/manifest.json=%s" % (mdir, st.manifest_json.path))
-    args.add("--file", "%s/manifest.env=%s" % (mdir, st.manifest_env.path))
-    args.add("--exec", "%s/apply_manifest.sh=%s" % (bdir, ctx.file._apply_manifest.path))
+    args.add("--file", st.manifest_json, format = _fmt(mdir + "/manifest.json"))
+    args.add("--file", st.manifest_env, format = _fmt(mdir + "/manifest.env"))
+    args.add("--exec", ctx.file._apply_manifest, format = _fmt(bdir + "/apply_manifest.sh"))
     if ctx.attr.activator:
         act = ctx.executable.activator
-        args.add("--exec", "%s/dm-activate=%s" % (bdir, act.path))
+        args.add("--exec", act, format = _fmt(bdir + "/dm-activate"))
         inputs.append(act)
     for f, dest in ctx.attr.extra_files.items():
         files = f.files.to_list()
         if len(files) != 1:
             fail("%s: extra_files key %s must be one file" % (ctx.label, f.label))
-        args.add("--file", "%s=%s" % (dest.strip("/"), files[0].path))  # mode 0644
+        args.add("--file", files[0], format = _fmt(dest.strip("/")))  # mode 0644
         inputs.append(files[0])
     for f, dest in ctx.attr.extra_executables.items():
         files = f.files.to_list()
         if len(files) != 1:
             fail("%s: extra_executables key %s must be one file" % (ctx.label, f.label))
-        args.add("--exec", "%s=%s" % (dest.strip("/"), files[0].path))
+        args.add("--exec", files[0], format = _fmt(dest.strip("/")))
         inputs.append(files[0])
     if ctx.file.base:
         args.add("--base", ctx.file.base)

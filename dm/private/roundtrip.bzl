@@ -9,16 +9,16 @@ def _dm_roundtrip_test_impl(ctx):
         layer = ctx.attr.src[DmLayerInfo]
     files = [ctx.executable._crypt, ctx.executable._verity, ctx.executable._integrity]
     layers = []
-    for l in layer.layers:
+    for lyr in layer.layers:
         layers.append(struct(
-            target = l.target,
-            placement = l.placement,
-            image = l.image.short_path,
-            meta = l.meta.short_path if l.meta else "",
-            src = l.src.short_path,
-            params = l.params.short_path,
+            target = lyr.target,
+            placement = lyr.placement,
+            image = lyr.image.short_path,
+            meta = lyr.meta.short_path if lyr.meta else "",
+            src = lyr.src.short_path,
+            params = lyr.params.short_path,
         ))
-        files.extend([l.image, l.src, l.params] + ([l.meta] if l.meta else []))
+        files.extend([lyr.image, lyr.src, lyr.params] + ([lyr.meta] if lyr.meta else []))
     key = ""
     if ctx.file.key:
         key = ctx.file.key.short_path

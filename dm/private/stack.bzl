@@ -16,7 +16,7 @@ STACKS = {
 _META_NAMES = {"integrity": "integrity.meta.img", "verity": "verity.hash.img"}
 
 def _check_shape(ctx, layer):
-    got = [l.target for l in layer.layers]
+    got = [lyr.target for lyr in layer.layers]
     want = STACKS[ctx.attr.stack]
     if got != want:
         fail("%s: stack %s needs layers %s (bottom first), the chain from %s has %s" % (
@@ -26,11 +26,11 @@ def _check_shape(ctx, layer):
             ctx.attr.src.label,
             got,
         ))
-    for i, l in enumerate(layer.layers):
-        if i > 0 and l.placement == "meta" and layer.layers[0].target == "crypt":
+    for i, lyr in enumerate(layer.layers):
+        if i > 0 and lyr.placement == "meta" and layer.layers[0].target == "crypt":
             # A layer above crypt keeps its metadata outside the encryption.
-            if l.target == "verity":
-                fail("%s: %s: in %s the verity tree is encrypted with the data; use hash_device = \"data\"" % (ctx.label, l.label, ctx.attr.stack))
+            if lyr.target == "verity":
+                fail("%s: %s: in %s the verity tree is encrypted with the data; use hash_device = \"data\"" % (ctx.label, lyr.label, ctx.attr.stack))
 
 def _dm_stack_impl(ctx):
     layer = ctx.attr.src[DmLayerInfo]
@@ -61,9 +61,9 @@ def _dm_stack_impl(ctx):
         args.add("--newroot", ctx.attr.newroot)
     if ctx.attr.mount_opts:
         args.add("--mount-opts", ctx.attr.mount_opts)
-    for l in layer.layers:
-        args.add("--layer", "%s:%s:%s" % (l.target, l.placement, l.params.path))
-        inputs.append(l.params)
+    for lyr in layer.layers:
+        args.add("--layer", lyr.params, format = "%s:%s:%%s" % (lyr.target, lyr.placement))
+        inputs.append(lyr.params)
     args.add(manifest_json)
     args.add(manifest_env)
     ctx.actions.run(

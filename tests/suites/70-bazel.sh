@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# 70-bazel: the Bazel rules offline (Debian's Bazel 4.2.3, rules_go 0.34 + gazelle 0.26
+# from the Go module proxy; see third_party/bazel/setup.sh).
+#
+#   setup     ./third_party/bazel/setup.sh (idempotent)
+#   lint      buildifier --mode=check --lint=warn on our Starlark; gazelle -mode=diff
+#   (a)       bazel test //... (builds all seven example stacks, the initramfs, the
+#             round-trip tests and the Go unit tests) with a bazel-remote v2.6.2 cache on
+#             127.0.0.1 (HTTP and gRPC) being filled; e2fsck/debugfs on the ext4 image
+#   (c)       a no-op rebuild runs 0 actions; changing one attribute of the top rule of
+#             verity-then-crypt (--define=dm_example_verity_hash=sha512) re-runs only that
+#             layer's actions (counted from the execution log)
+#   (b)       bazel clean --expunge, build again without any cache: the dm artifacts are
+#             byte-identical to (a)'s
+#   (d)       bazel clean --expunge, build with the remote cache: hit rate, 100% for dm actions
+#   keys      by default (//dm:no_remote_keys) key-reading actions carry `no-remote`
+#
+# Knobs: RULES_DM_BAZELDEPS (default ~/.cache/rules_dm/bazeldeps unless ./.bazeldeps is a
+# directory), RULES_DM_TOOLS (buildifier + bazel-remote, default ~/.cache/rules_dm/tools),
+# DMTEST_BAZEL_NO_EXPUNGE=1 (skip (b) and (d): no cold rebuilds).
+. "$ROOT/tests/lib.sh"
+set -u
+cd "$ROOT" || exit 1
+export GOTOOLCHAIN=local
+TOOLS=${RULES_DM_TOOLS:-$HOME/.cache/rules_dm/tools}
+LOGS=$WORK/logs
+mkdir -p "$TOOLS" "$LOGS"
+T0=$(date +%s)
+stamp() { echo "   [$(($(date +%s) - T0)) s] $*"; }
+gocmd() { env -u GOROOT GOFLAGS= GOWORK=off GOTOOLCHAIN=local go "$@"; }
+
+# Every bazel call: no progress spam; key-reading actions may use the cache here so
+# that (d) can demand 100% (the default is checked separately at the end).
+BZ=(--noshow_progress --//dm:no_remote_keys=false)
+BR_PID=""
+cleanup() {
+	if [ -n "$BR_PID" ]; then kill "$BR_PID" 2>/dev/null; wait "$BR_PID" 2>/dev/null; fi
+	bazel shutdown >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- setup
+if [ -d .bazeldeps ] && [ ! -L .bazeldeps ]; then
+	unset RULES_DM_BAZELDEPS
+else
+	export RULES_DM_BAZELDEPS=${RULES_DM_BAZELDEPS:-$HOME/.cache/rules_dm/bazeldeps}
+fi
+check setup env SKIP_TEST=1 ./third_party/bazel/setup.sh
+if ! [ -x .bazeldeps/go/bin/go ]; then
+	skip bazel-all "setup failed"
+	exit 0
+fi
+stamp "setup done"
+
+# ---------------------------------------------------------------- lint
+if [ ! -x "$TOOLS/buildifier" ]; then
+	(cd /tmp && GOBIN=$TOOLS gocmd install github.com/bazelbuild/buildtools/buildifier@latest) >"$LOGS/buildifier-install.log" 2>&1
+fi
+if [ -x "$TOOLS/buildifier" ]; then
+	mapfile -t STARLARK < <({
+		git ls-files '*.bzl' '*BUILD.bazel' WORKSPACE WORKSPACE.bzlmod MODULE.bazel
+		find dm examples tests -name '*.bzl' -o -name BUILD.bazel
+	} | sort -u)
+	check buildifier "$TOOLS/buildifier" --mode=check --lint=warn "${STARLARK[@]}"
+else
+	skip buildifier "could not install buildifier (see $LOGS/buildifier-install.log)"
+fi
+
+# ---------------------------------------------------------------- bazel-remote
+if [ ! -x "$TOOLS/bazel-remote" ]; then
+	dir=$(cd /tmp && gocmd mod download -json github.com/buchgr/bazel-remote/v2@v2.6.2 2>"$LOGS/bazel-remote-build.log" |
+		sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	[ -n "$dir" ] && (cd "$dir" && gocmd build -o "$TOOLS/bazel-remote" .) >>"$LOGS/bazel-remote-build.log" 2>&1
+fi
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+REMOTE=()
+if [ -x "$TOOLS/bazel-remote" ]; then
+	HTTP_PORT=$(free_port)
+	GRPC_PORT=$(free_port)
+	"$TOOLS/bazel-remote" --dir "$WORK/brcache" --max_size 2 \
+		--http_address "127.0.0.1:$HTTP_PORT" --grpc_address "127.0.0.1:$GRPC_PORT" \
+		>"$LOGS/bazel-remote.log" 2>&1 </dev/null &
+	BR_PID=$!
+	for _ in $(seq 50); do
+		curl -sf "http://127.0.0.1:$HTTP_PORT/status" >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	if curl -sf "http://127.0.0.1:$HTTP_PORT/status" >/dev/null 2>&1; then
+		REMOTE=(--remote_cache="grpc://127.0.0.1:$GRPC_PORT")
+		echo "  bazel-remote pid $BR_PID on 127.0.0.1:$HTTP_PORT (http), 127.0.0.1:$GRPC_PORT (grpc)"
+	else
+		skip bazel-remote-start "bazel-remote did not answer (see $LOGS/bazel-remote.log)"
+	fi
+else
+	skip bazel-remote-build "could not build bazel-remote v2.6.2 (see $LOGS/bazel-remote-build.log)"
+fi
+stamp "tools ready"
+
+# Helpers ------------------------------------------------------------------------
+
+# spawns LOG [MNEMONIC_REGEX]: "executed hits total" spawn counts from a JSON execution log.
+spawns() {
+	"$PY" - "$1" "${2:-.}" <<'EOF'
+import json, re, sys
+data = open(sys.argv[1]).read()
+pat = re.compile(sys.argv[2])
+dec = json.JSONDecoder()
+i, total, hits = 0, 0, 0
+mnem = {}
+while True:
+    while i < len(data) and data[i].isspace():
+        i += 1
+    if i >= len(data):
+        break
+    o, i = dec.raw_decode(data, i)
+    m = o.get("mnemonic", "")
+    if not pat.search(m):
+        continue
+    total += 1
+    if o.get("remoteCacheHit"):
+        hits += 1
+    else:
+        mnem[m] = mnem.get(m, 0) + 1
+print(total - hits, hits, total, " ".join("%s=%d" % kv for kv in sorted(mnem.items())))
+EOF
+}
+
+# artifacts OUT: sha256 of every dm artifact under bazel-bin/examples.
+artifacts() {
+	(cd bazel-bin/examples && find -L . -path '*.runfiles' -prune -o -type f \
+		\( -name '*.img' -o -name '*.json' -o -name '*.env' -o -name '*.cpio' \) -print |
+		LC_ALL=C sort | xargs sha256sum) >"$1"
+}
+
+# ---------------------------------------------------------------- (a) bazel test //...
+start=$(date +%s)
+check a-bazel-test bazel test "${BZ[@]}" "${REMOTE[@]}" --execution_log_json_file="$LOGS/exec-a.json" //...
+COLD_A=$(($(date +%s) - start))
+stamp "(a) bazel test //... took $COLD_A s"
+artifacts "$LOGS/sha-a.txt"
+check a-artifacts test "$(wc -l <"$LOGS/sha-a.txt")" -ge 30
+E2FSCK=$(command -v e2fsck || echo /usr/sbin/e2fsck)
+DEBUGFS=$(command -v debugfs || echo /usr/sbin/debugfs)
+check a-rootfs-e2fsck "$E2FSCK" -fn bazel-bin/examples/rootfs.img
+check a-rootfs-debugfs sh -c "'$DEBUGFS' -R 'cat /etc/hostname' bazel-bin/examples/rootfs.img 2>/dev/null | cmp - examples/rootfs/files/etc/hostname"
+if command -v cpio >/dev/null; then
+	check a-initramfs-listing sh -c "cpio -it <bazel-bin/examples/initramfs.cpio 2>/dev/null | tr '\n' ' ' | grep -q 'etc/rules_dm/manifest.env etc/rules_dm/manifest.json sbin sbin/apply_manifest.sh sbin/dm-activate'"
+fi
+check a-dm-activate-static sh -c "file -L bazel-bin/initramfs/cmd/dm-activate/dm-activate_/dm-activate | grep -q 'statically linked'"
+
+# gazelle: the BUILD files are its own output (run after (a): it reuses the fetched repos).
+start=$(date +%s)
+check gazelle-diff sh -c "bazel run ${BZ[*]} ${REMOTE[*]} //:gazelle -- -mode=diff >'$LOGS/gazelle.diff' 2>&1 || { cat '$LOGS/gazelle.diff'; echo 'BUILD files are stale: run bazel run //:gazelle'; exit 1; }"
+stamp "gazelle -mode=diff took $(($(date +%s) - start)) s"
+
+# ---------------------------------------------------------------- (c) incrementality
+start=$(date +%s)
+bazel build "${BZ[@]}" "${REMOTE[@]}" --execution_log_json_file="$LOGS/exec-c0.json" //examples/... >"$LOGS/c0.log" 2>&1
+read -r ran _ _ _ < <(spawns "$LOGS/exec-c0.json")
+echo "  no-op rebuild: $(grep -E '^INFO: [0-9]+ process' "$LOGS/c0.log" | tail -1) (took $(($(date +%s) - start)) s)"
+check c-noop-zero-actions test "$ran" -eq 0
+
+bazel build "${BZ[@]}" "${REMOTE[@]}" --define=dm_example_verity_hash=sha512 \
+	--execution_log_json_file="$LOGS/exec-c1.json" //examples/... >"$LOGS/c1.log" 2>&1
+read -r ran _ _ which < <(spawns "$LOGS/exec-c1.json")
+echo "  after changing vtc_verity's hash: $(grep -E '^INFO: [0-9]+ process' "$LOGS/c1.log" | tail -1); ran: $which"
+# Only the changed layer (DmVerity + DmVerityAppend) and what consumes it: its
+# stack's manifest and the initramfs that packs that manifest.
+check c-top-layer-only test "$which" = "DmCpio=1 DmManifest=1 DmVerity=1 DmVerityAppend=1"
+bazel build "${BZ[@]}" "${REMOTE[@]}" //examples/... >"$LOGS/c2.log" 2>&1
+artifacts "$LOGS/sha-c2.txt"
+check c-back-to-default cmp "$LOGS/sha-a.txt" "$LOGS/sha-c2.txt"
+stamp "(c) done"
+
+# ---------------------------------------------------------------- (b) clean rebuild
+if [ -n "${DMTEST_BAZEL_NO_EXPUNGE:-}" ]; then
+	skip b-reproducible "DMTEST_BAZEL_NO_EXPUNGE is set"
+	skip d-remote-cache "DMTEST_BAZEL_NO_EXPUNGE is set"
+else
+	bazel clean --expunge >/dev/null 2>&1
+	start=$(date +%s)
+	check b-build-expunged bazel build "${BZ[@]}" //examples/...
+	COLD_B=$(($(date +%s) - start))
+	stamp "(b) cold build //examples/... (no cache) took $COLD_B s"
+	artifacts "$LOGS/sha-b.txt"
+	check b-reproducible cmp "$LOGS/sha-a.txt" "$LOGS/sha-b.txt"
+	[ -s "$LOGS/sha-b.txt" ] && sed 's/^/    /' "$LOGS/sha-b.txt" | grep -E 'data.img|manifest.json|initramfs' | head -12
+
+	# ------------------------------------------------------------ (d) remote cache reuse
+	if [ ${#REMOTE[@]} -gt 0 ]; then
+		bazel clean --expunge >/dev/null 2>&1
+		start=$(date +%s)
+		check d-build-from-cache bazel build "${BZ[@]}" "${REMOTE[@]}" \
+			--execution_log_json_file="$LOGS/exec-d.json" //examples/...
+		stamp "(d) build after expunge with the remote cache took $(($(date +%s) - start)) s"
+		read -r _ hits total _ < <(spawns "$LOGS/exec-d.json")
+		read -r dmiss dhits dtotal dmissed < <(spawns "$LOGS/exec-d.json" '^Dm')
+		echo "  remote cache: $hits/$total spawns hit ($((100 * hits / (total > 0 ? total : 1)))%); dm actions: $dhits/$dtotal ${dmissed:+(missed: $dmissed)}"
+		curl -s "http://127.0.0.1:$HTTP_PORT/status" | tr -d '\n' | sed 's/^/  bazel-remote status: /'
+		echo
+		check d-dm-actions-all-hit test "$dtotal" -gt 0 -a "$dmiss" -eq 0
+		artifacts "$LOGS/sha-d.txt"
+		check d-same-bytes cmp "$LOGS/sha-a.txt" "$LOGS/sha-d.txt"
+	else
+		skip d-remote-cache "no bazel-remote"
+	fi
+fi
+
+# ---------------------------------------------------------------- keys stay off remote
+bazel aquery "${BZ[@]:0:1}" 'mnemonic("DmCrypt", //examples:rootfs_crypt)' >"$LOGS/aquery-default.txt" 2>&1
+check keys-no-remote-by-default grep -q 'no-remote' "$LOGS/aquery-default.txt"
+bazel aquery "${BZ[@]}" 'mnemonic("DmCrypt", //examples:rootfs_crypt)' >"$LOGS/aquery-false.txt" 2>&1
+check keys-remote-when-allowed sh -c "grep -q 'Mnemonic: DmCrypt' '$LOGS/aquery-false.txt' && ! grep -q 'no-remote' '$LOGS/aquery-false.txt'"
+check keys-not-on-argv sh -c "! grep -E -- '--key-hex' '$LOGS/aquery-false.txt'"
+
+if [ -n "$BR_PID" ]; then
+	kill "$BR_PID"
+	wait "$BR_PID" 2>/dev/null
+	BR_PID=""
+fi
+stamp "70-bazel total (cold (a) $COLD_A s${COLD_B:+, cold (b) $COLD_B s})"
