@@ -4,18 +4,19 @@
 #
 #   ./examples/quickstart.sh            (from the repository root, or anywhere)
 #
-# Writes, in the current directory:
-#   quickstart-inputs/rootfs.img   the ext4 image of examples/rootfs/files (reproducible)
-#   quickstart-inputs/demo.key     a 64-byte aes-xts-plain64 key. DEMO KEY, NOT A SECRET:
-#                                  it is derived from a fixed public string so that the
-#                                  example is reproducible. Never use it for real data.
+# Writes, in ./out of the current directory (git- and Bazel-ignored in the repository):
 #   out/data.img, out/manifest.json, out/manifest.env   the stack (dm-compose build)
+#   out/inputs/rootfs.img   the ext4 image of examples/rootfs/files (reproducible)
+#   out/inputs/demo.key     a 64-byte aes-xts-plain64 key. DEMO KEY, NOT A SECRET: it is
+#                           derived from a fixed public string so that the example is
+#                           reproducible. Never use it for real data.
+#   out/inputs/bin/dm-compose
 # and checks the result with dm-compose verify. Needs Go (go.mod's version, or a Go that
 # can fetch it) and e2fsprogs (installed with apt-get when missing and we may).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-IN=quickstart-inputs
 OUT=out
+IN=$OUT/inputs
 export PATH=$PATH:/usr/sbin:/sbin
 
 if ! command -v mkfs.ext4 >/dev/null || ! command -v debugfs >/dev/null; then

@@ -487,6 +487,6 @@ GUEST
 fi
 
 # The quick start works from a scratch directory.
-check "examples/quickstart.sh" sh -c "mkdir -p qs && cd qs && '$ROOT/examples/quickstart.sh' >log 2>&1 && '$DC' verify out/manifest.json --key-file quickstart-inputs/demo.key --in quickstart-inputs/rootfs.img"
+check "examples/quickstart.sh" sh -c "mkdir -p qs && cd qs && '$ROOT/examples/quickstart.sh' >log 2>&1 && '$DC' verify out/manifest.json --key-file out/inputs/demo.key --in out/inputs/rootfs.img"
 check "examples/rootfs/mkimage.sh is reproducible" sh -c "'$ROOT/examples/rootfs/mkimage.sh' r1.img && sleep 1 && '$ROOT/examples/rootfs/mkimage.sh' r2.img && cmp r1.img r2.img"
 exit 0
