@@ -356,7 +356,11 @@ func (p *plan) checkVerity() error {
 		}
 	}
 	if p.size%int64(vp.DataBlockSize) != 0 {
-		return fmt.Errorf("input size %d is not a multiple of the verity data block size %d", p.size, vp.DataBlockSize)
+		hint := ""
+		if o.VerityDataBlockSize == 0 {
+			hint = " (choose a smaller one with --verity-data-block-size)"
+		}
+		return fmt.Errorf("input size %d is not a multiple of the verity data block size %d%s", p.size, vp.DataBlockSize, hint)
 	}
 	if o.VerityFECRoots != 0 {
 		if o.VerityFECRoots < verity.MinFECRoots || o.VerityFECRoots > verity.MaxFECRoots {
