@@ -8,7 +8,8 @@
 # on the host): exactly A and B fail with EILSEQ on an aligned O_DIRECT pread
 # (tools/integrity/internal/directread; busybox dd spreads errors over the page for
 # 512-byte blocks) and EIO on a buffered read; every 4 KiB page not holding A or B
-# reads back right through the page cache.
+# reads back right through the page cache. The crc32c images are also opened with
+# `integritysetup open` (libcryptsetup builds its table from our superblock).
 # Skipped with DMTEST_SKIP containing "e2e" or when QEMU/the kernel cannot be prepared.
 set -u
 . "$ROOT/tests/lib.sh"
@@ -192,6 +193,25 @@ while read -r name bs nb full A B pA pB ppb r1 r2 r3 table; do
 		[ "$4" = 0 ] && res "$name-no-mismatch" ok || res "$name-no-mismatch" "fail:$st"
 	fi
 	dmsetup remove "$name" || res "$name-remove" fail
+	# libcryptsetup's own table from our superblock (integritysetup open), crc32c cases
+	case "$mode/$name" in clean/*-t8*) ;; clean/*crc32c*)
+		set -- $table
+		meta=$(echo "$table" | tr ' ' '\n' | sed -n 's/^meta_device://p')
+		if [ -n "$meta" ]; then
+			integritysetup open "$meta" "$name-is" --data-device "$4" --integrity crc32c 2>/tmp/err
+		else
+			integritysetup open "$4" "$name-is" --integrity crc32c 2>/tmp/err
+		fi
+		if [ $? = 0 ]; then
+			echo "ISTABLE $name $(dmsetup table "$name-is")"
+			got=$(dd if="/dev/mapper/$name-is" bs=1M 2>/dev/null | sha256sum | cut -d' ' -f1)
+			[ "$got" = "$full" ] && res "$name-integritysetup-open" ok || res "$name-integritysetup-open" "fail:readback"
+			integritysetup close "$name-is"
+		else
+			res "$name-integritysetup-open" "fail:$(cat /tmp/err)"
+		fi
+		;;
+	esac
 done <"$F/$mode.txt"
 dmesg | grep -i integrity | tail -n 20
 exit $rc
@@ -205,7 +225,7 @@ boot() { # MODE IMAGES...
 	DMTEST_TIMEOUT=300 "$DMT" run --files files guest.sh "$@" >"console-$mode.log" 2>&1
 	grc=$?
 	sha_after=$(sha256sum "$@")
-	grep -E '^(RESULT|STATUS)' "console-$mode.log" | sed 's/^/    /'
+	grep -E '^(RESULT|STATUS|ISTABLE)' "console-$mode.log" | sed 's/^/    /'
 	while read -r _ n r; do
 		if [ "$r" = ok ]; then
 			echo "  PASS kernel-$mode-$n"
