@@ -341,3 +341,50 @@ func TestVerifyReportsFirstBadBlockAcrossChunks(t *testing.T) {
 		}
 	}
 }
+
+func TestInterleavedSizingLarge(t *testing.T) {
+	for _, size := range []int64{4096, 1 << 20, 3<<30 + 4096*7, 1 << 40} {
+		for _, p := range []Params{{Layout: LayoutInterleaved}, {Layout: LayoutInterleaved, Hash: HashSHA256, BlockSize: 512, InterleaveSectors: 8}} {
+			r, err := Plan(size, p)
+			if err != nil {
+				t.Fatalf("%d: %v", size, err)
+			}
+			if r.ProvidedDataSectors*512 < uint64(size) || r.DeviceBytes%4096 != 0 {
+				t.Fatalf("%d: provided %d device %d", size, r.ProvidedDataSectors, r.DeviceBytes)
+			}
+		}
+	}
+}
+
+func TestNoneInterleavedTagFunc(t *testing.T) {
+	data := pattern(2 << 20)
+	dev := &memWA{}
+	p := Params{Hash: HashNone, TagSize: 28, BlockSize: 512, Layout: LayoutInterleaved, InterleaveSectors: 1024,
+		TagFunc: func(b int64, d, tag []byte) error {
+			binary.LittleEndian.PutUint64(tag, uint64(b))
+			copy(tag[8:], d[:20])
+			return nil
+		}}
+	r, err := FormatInterleaved(bytes.NewReader(data), int64(len(data)), dev, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Superblock.Version != 4 || r.Superblock.Flags != FlagFixedPadding || r.Salt != nil {
+		t.Fatalf("sb %+v", r.Superblock)
+	}
+	g := plan2(t, data, p)
+	for _, b := range []uint64{0, 1023, 1024, 4095} {
+		tag := dev.b[g.tagOffset(b) : g.tagOffset(b)+28]
+		phys := int64(g.physData(b)) * 512
+		if binary.LittleEndian.Uint64(tag) != b || !bytes.Equal(tag[8:], data[b*512:b*512+20]) || !bytes.Equal(dev.b[phys:phys+512], data[b*512:(b+1)*512]) {
+			t.Fatalf("block %d: tag %x", b, tag)
+		}
+	}
+	var lg bytes.Buffer
+	if err := ReadLogical(dev, int64(len(dev.b)), &lg); err != nil || !bytes.Equal(lg.Bytes()[:len(data)], data) {
+		t.Fatalf("logical data: %v", err)
+	}
+	if _, err := VerifyInterleaved(dev, int64(len(dev.b)), VerifyParams{Hash: HashNone}); err != nil {
+		t.Fatal(err)
+	}
+}
