@@ -30,7 +30,9 @@
 # Knobs: DMTEST_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/rules_dm-e2e),
 #   DMTEST_KERNEL_PKG (default: what linux-image-amd64 depends on), DMTEST_TIMEOUT
 #   (default 120), DMTEST_MEM (default 512), DMTEST_SMP (default 1), DMTEST_ACCEL=kvm
-#   (uses -cpu host; only where KVM really works), DMTEST_LOG=FILE (append console).
+#   (uses -cpu host; only where KVM really works), DMTEST_LOG=FILE (append console),
+#   DMTEST_IMAGE_DIR=DIR (the directory `dmtest.sh build` printed: skip the cache check),
+#   DMTEST_KERNEL=bzimage (boot vmlinuz instead of the extracted ELF vmlinux via PVH).
 #
 # Recipe and pitfalls: see docs in the repository (kernel-e2e notes) and tests/e2e/README.md.
 set -euo pipefail
@@ -154,6 +156,16 @@ EOF
 	chmod 0755 "$1"
 }
 
+# extract_vmlinux BZIMAGE OUT: the xz payload of a bzImage, if it is an ELF.
+extract_vmlinux() {
+	command -v xz >/dev/null || return 1
+	local off
+	off=$(LC_ALL=C grep -abo "$(printf '\3757zXZ')" "$1" 2>/dev/null | LC_ALL=C sed -n '1s/:.*//p')
+	case $off in '' | *[!0-9]*) return 1 ;; esac
+	tail -c +"$((off + 1))" "$1" | xz -dcq >"$2" 2>/dev/null
+	[ "$(head -c 4 "$2" | od -An -c | tr -d ' ')" = '177ELF' ]
+}
+
 cmd_build() {
 	[ $# -eq 0 ] || usage "build takes no arguments"
 	need_host_pkgs
@@ -249,6 +261,9 @@ cmd_build() {
 	vml=$(find "$T/k/boot" -maxdepth 1 -name 'vmlinuz-*' | sed -n 1p)
 	mkdir -p "$T/out"
 	cp "$vml" "$T/out/vmlinuz"
+	# The uncompressed ELF vmlinux boots through its PVH entry: no decompression under
+	# TCG (about 10 s less per guest on a loaded 2-core machine). Optional.
+	extract_vmlinux "$T/out/vmlinuz" "$T/out/vmlinux" || rm -f "$T/out/vmlinux"
 	mv "$T/initrd.gz" "$T/out/initrd.gz"
 	wc -l <"$order" | tr -d ' ' >"$T/out/modules.count"
 	echo "$pkg $kv" >"$T/out/stamp"
@@ -288,7 +303,16 @@ cmd_run() {
 		drives+=(-drive "file=$img,format=raw,if=virtio,cache=writeback")
 	done
 	local dir
-	dir=$(cmd_build) || exit 1
+	if [ -n "${DMTEST_IMAGE_DIR:-}" ] && [ -f "$DMTEST_IMAGE_DIR/initrd.gz" ]; then
+		dir=$DMTEST_IMAGE_DIR # from an earlier `dmtest.sh build` (saves its checks per guest)
+	else
+		dir=$(cmd_build) || exit 1
+	fi
+	local kernel=$dir/vmlinuz bios=()
+	if [ -f "$dir/vmlinux" ] && [ "${DMTEST_KERNEL:-}" != bzimage ]; then
+		kernel=$dir/vmlinux
+		[ -f /usr/share/qemu/qboot.rom ] && bios=(-bios /usr/share/qemu/qboot.rom)
+	fi
 	local T
 	T=$(mktemp -d "${TMPDIR:-/tmp}/dmtest.XXXXXX")
 	# shellcheck disable=SC2064
@@ -309,7 +333,7 @@ cmd_run() {
 		qrc=0
 		timeout -k 5 "$timeout" qemu-system-x86_64 "${accel[@]}" -m "${DMTEST_MEM:-512}" -smp "${DMTEST_SMP:-1}" \
 			-nodefaults -display none -serial stdio -no-reboot \
-			-kernel "$dir/vmlinuz" -initrd "$T/initrd.gz" \
+			"${bios[@]}" -kernel "$kernel" -initrd "$T/initrd.gz" \
 			-append "console=ttyS0 panic=-1 quiet loglevel=3 $append" \
 			"${drives[@]}" </dev/null 2>&1 || qrc=$?
 		echo "$qrc" >"$T/qemu.rc"

@@ -26,7 +26,7 @@ TIMEOUT=${DMTEST_TIMEOUT:-240}
 LETTERS=abcdefghijklmnopqrst
 
 # ---- prerequisites: kernel + initramfs (cached), dm-compose, a static dm-activate
-if ! "$DMTEST" build >build.log 2>&1; then
+if ! DMTEST_IMAGE_DIR=$("$DMTEST" build 2>build.log); then
 	if grep -q 'missing host packages' build.log; then
 		skip e2e "$(tail -n 1 build.log)"
 		exit 0
@@ -34,7 +34,8 @@ if ! "$DMTEST" build >build.log 2>&1; then
 	check "dmtest.sh build" sh -c 'cat build.log; false'
 	exit 0
 fi
-check "dmtest.sh build (cached kernel + initramfs)" true
+export DMTEST_IMAGE_DIR
+check "dmtest.sh build (cached kernel + initramfs)" test -f "$DMTEST_IMAGE_DIR/initrd.gz"
 if [ ! -x "$BIN/dm-compose" ]; then
 	skip e2e "tools/cmd/dm-compose not built"
 	exit 0
