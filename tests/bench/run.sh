@@ -6,8 +6,11 @@
 #   tests/bench/run.sh                 full: 1 GiB dense, 8 GiB sparse (256 MiB data)
 #   BENCH_QUICK=1 tests/bench/run.sh   small: 64 MiB dense, 1 GiB sparse (32 MiB data)
 #
-# Environment: BENCH_DIR (inputs and outputs, default /var/tmp/rules_dm-bench;
-# inputs are reused when present), BENCH_RUNS (runs per command, best wall
+# Environment: BENCH_DIR (inputs, default /var/tmp/rules_dm-bench; reused when
+# present), BENCH_OUT (verity and crypt outputs, default a directory on the
+# /dev/shm tmpfs when it exists, so the comparison is of computation, not of
+# this machine's shared disk: our tools fsync their output, veritysetup and
+# openssl speed do not write one), BENCH_RUNS (runs per command, best wall
 # time kept, default 3), BENCH_DROP_CACHES (1: drop the page cache before each
 # integrity/cp run when /proc/sys/vm/drop_caches is writable, the default; 0:
 # warm cache for those too).
@@ -23,7 +26,9 @@
 #   - openssl speed -evp reports bytes per second of user CPU time on one
 #     stream (one core), over 4096-byte buffers, pure in-memory crypto.
 #   - verity and integrity ratios are ratios of wall times on the same file.
-#   - verity, crypt: the page cache is warm (inputs read once before timing).
+#   - verity, crypt: the page cache is warm (inputs read once before timing),
+#     outputs go to BENCH_OUT. integrity and cp write next to the inputs.
+#   - veritysetup on the sparse image runs once (it reads every hole).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export GOTOOLCHAIN=local
@@ -38,8 +43,12 @@ else
 fi
 SALT=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 UUID=01234567-89ab-4cde-8f01-23456789abcd
-mkdir -p "$D/bin" "$D/out"
-trap 'rm -rf "$D/out"' EXIT
+if [ -z "${BENCH_OUT:-}" ]; then
+	if [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_OUT=/dev/shm/rules_dm-bench-out.$$; else BENCH_OUT=$D/out.fast; fi
+fi
+O=$BENCH_OUT
+mkdir -p "$D/bin" "$D/out" "$O"
+trap 'rm -rf "$D/out" "$O"' EXIT
 
 log() { echo "bench: $*" >&2; }
 
@@ -82,7 +91,7 @@ SPARSE=sparse-${SPARSE_MIB}M-${SPARSE_DATA_MIB}M.img
 mkinput "$DENSE" "$DENSE_MIB" dense "$DENSE_MIB"
 mkinput "$SMALL" "$SPARSE_DATA_MIB" dense "$SPARSE_DATA_MIB"
 mkinput "$SPARSE" "$SPARSE_MIB" sparse "$SPARSE_MIB" "$SPARSE_DATA_MIB"
-(umask 077 && head -c 64 /dev/urandom >"$D/out/xts.key" && head -c 16 /dev/urandom >"$D/out/cbc.key")
+(umask 077 && head -c 64 /dev/urandom >"$O/xts.key" && head -c 16 /dev/urandom >"$O/cbc.key")
 
 # ---- measuring --------------------------------------------------------------
 declare -A WALL CPU RSS
@@ -100,7 +109,7 @@ measure() {
 	local key=$1 prep=$2 i t0 t1 w c r tf=$D/out/time.txt
 	shift 2
 	for i in $(seq "$RUNS"); do
-		rm -f "$D"/out/*.out
+		rm -f "$D"/out/*.out "$O"/*.out
 		$prep
 		t0=$(date +%s%N)
 		/usr/bin/time -v -o "$tf" "$@" >/dev/null
@@ -131,22 +140,29 @@ log "load before: $load0"
 V="format --salt $SALT --uuid $UUID"
 # shellcheck disable=SC2086
 {
-	measure v_ours_dense warm "$B/dm-verity" $V --quiet "$D/$DENSE" "$D/out/v1.out"
-	cp "$D/out/v1.out" "$D/out/v1.ours"
-	measure v_vs_dense warm veritysetup $V "$D/$DENSE" "$D/out/v1.out"
-	cmp -s "$D/out/v1.out" "$D/out/v1.ours" && V_SAME=identical || V_SAME=DIFFERENT
-	measure v_ours_small warm "$B/dm-verity" $V --quiet "$D/$SMALL" "$D/out/v2.out"
-	measure v_vs_small warm veritysetup $V "$D/$SMALL" "$D/out/v2.out"
-	measure v_ours_sparse warm "$B/dm-verity" $V --quiet "$D/$SPARSE" "$D/out/v3.out"
-	cp "$D/out/v3.out" "$D/out/v3.ours"
-	measure v_vs_sparse warm veritysetup $V "$D/$SPARSE" "$D/out/v3.out"
-	cmp -s "$D/out/v3.out" "$D/out/v3.ours" && VS_SAME=identical || VS_SAME=DIFFERENT
+	measure v_ours_dense warm "$B/dm-verity" $V --quiet "$D/$DENSE" "$O/v1.out"
+	cp "$O/v1.out" "$O/v1.ours"
+	measure v_vs_dense warm veritysetup $V "$D/$DENSE" "$O/v1.out"
+	cmp -s "$O/v1.out" "$O/v1.ours" && V_SAME=identical || V_SAME=DIFFERENT
+	measure v_ours_small warm "$B/dm-verity" $V --quiet "$D/$SMALL" "$O/v2.out"
+	measure v_vs_small warm veritysetup $V "$D/$SMALL" "$O/v2.out"
+	measure v_ours_sparse warm "$B/dm-verity" $V --quiet "$D/$SPARSE" "$O/v3.out"
+	cp "$O/v3.out" "$O/v3.ours"
+	RUNS=1 measure v_vs_sparse warm veritysetup $V "$D/$SPARSE" "$O/v3.out"
+	cmp -s "$O/v3.out" "$O/v3.ours" && VS_SAME=identical || VS_SAME=DIFFERENT
 }
-rm -f "$D"/out/*.ours
-measure c_xts warm "$B/dm-crypt" encrypt --cipher aes-xts-plain64 --key-file "$D/out/xts.key" --sector-size 4096 "$D/$DENSE" "$D/out/c.out"
-measure c_cbc warm "$B/dm-crypt" encrypt --cipher aes-cbc-plain --key-file "$D/out/cbc.key" --sector-size 4096 "$D/$DENSE" "$D/out/c.out"
+rm -f "$O"/*.ours
+measure c_xts warm "$B/dm-crypt" encrypt --cipher aes-xts-plain64 --key-file "$O/xts.key" --sector-size 4096 "$D/$DENSE" "$O/c.out"
+measure c_cbc warm "$B/dm-crypt" encrypt --cipher aes-cbc-plain --key-file "$O/cbc.key" --sector-size 4096 "$D/$DENSE" "$O/c.out"
 O_XTS=$(ossl aes-256-xts)
 O_CBC=$(ossl aes-128-cbc)
+gobench() { # REGEX -> best MB/s of a tools/crypt benchmark on one core (in memory), or n/a
+	(cd "$ROOT" && go test -run '^$' -bench "$1" -benchtime 300ms -count "$RUNS" -cpu 1 ./tools/crypt/ 2>/dev/null) |
+		awk '/MB\/s/ { for (i = 1; i <= NF; i++) if ($(i+1) == "MB/s" && $i > m) m = $i } END { if (m) printf "%.0f", m; else print "n/a" }'
+}
+G_XTS=$(gobench 'XTS256Encrypt4K$')
+G_CBC=$(gobench 'CBC128PlainEncrypt4K$')
+log "tools/crypt go bench, one core: xts $G_XTS MB/s, cbc-plain $G_CBC MB/s"
 measure i_ours cold "$B/dm-integrity" format "$D/$DENSE" "$D/out/i.out"
 measure i_cp cold cp "$D/$DENSE" "$D/out/cp.out"
 # Peak RSS on the 8 GiB image for integrity too (one run; warm; holes read or skipped as the tool does).
@@ -178,6 +194,7 @@ for k in v_ours_dense v_ours_sparse c_xts c_cbc i_ours i_sparse; do
 	[ "${RSS[$k]}" -gt "$maxrss" ] && maxrss=${RSS[$k]}
 done
 maxrss_mib=$(awk -v k="$maxrss" 'BEGIN { printf "%.1f", k / 1024 }')
+gor() { [ "$1" = n/a ] && echo n/a || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a * 1e6 / b }'; }
 f2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 
 cat <<EOF
@@ -185,6 +202,7 @@ cat <<EOF
 
 Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); $(go version | cut -d' ' -f3), $(openssl version | cut -d' ' -f1-2), $(veritysetup --version | cut -d' ' -f1-2).
 Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average $load0 before, $load1 after (shared machine); best of $RUNS runs.
+Inputs in $D (page cache warm except where noted); verity and crypt outputs in $O$(df --output=fstype "$O" 2>/dev/null | tail -1 | sed 's/^/ (/; s/$/)/').
 
 | Goal | Ours | Reference | Ratio | Target | Result |
 |---|---|---|---|---|---|
@@ -219,4 +237,6 @@ Hash devices of dm-verity and veritysetup (same salt and UUID): dense $V_SAME, s
 veritysetup on the sparse image: $(s v_vs_sparse) s, so dm-verity is $(f2 "$(fdiv "${WALL[v_vs_sparse]}" "${WALL[v_ours_sparse]}")")× faster there.
 openssl speed measures one stream's user CPU time on 4 KiB buffers in memory; our per-core figure is the
 whole tool (read, encrypt, write the file) divided by its user+sys CPU time.
+The tools/crypt library alone (go test -bench, one core, 4 KiB sectors in memory, best of $RUNS):
+aes-xts-plain64 $G_XTS MB/s ($(gor "$G_XTS" "$O_XTS")× openssl per core), aes-cbc-plain $G_CBC MB/s ($(gor "$G_CBC" "$O_CBC")× openssl single stream).
 EOF

@@ -20,11 +20,13 @@ type hasher struct {
 	ds      int
 	version int
 	salt    []byte
+	// isSHA256 allows the two-stream SHA-256 path (pair2).
+	isSHA256 bool
 }
 
 func newHasher(p Params) *hasher {
 	nh, ds, _ := newHash(p.Hash)
-	return &hasher{newH: nh, ds: ds, version: p.Version, salt: p.Salt}
+	return &hasher{newH: nh, ds: ds, version: p.Version, salt: p.Salt, isSHA256: p.Hash == "sha256"}
 }
 
 // sum writes the digest of block into dst[:ds] using the scratch state st.
@@ -122,7 +124,7 @@ func (z *level0) plan(j *chunkJob) {
 }
 
 // process reads and hashes the blocks of j.
-func (z *level0) process(j *chunkJob, st hash.Hash) {
+func (z *level0) process(j *chunkJob, st hash.Hash, p2 *pair2) {
 	ds, dbs := z.h.ds, z.dbs
 	j.digests = j.digests[:j.n*ds]
 	hashRun := func(a, b int) error {
@@ -137,14 +139,24 @@ func (z *level0) process(j *chunkJob, st hash.Hash) {
 			}
 			return fmt.Errorf("read data at byte %d: %w", off+int64(n), err)
 		}
+		blk := func(i int) []byte { return buf[(i-a)*dbs : (i-a+1)*dbs] }
+		dg := func(i int) []byte { return j.digests[i*ds : (i+1)*ds] }
+		pend := -1 // a block waiting for a partner (two-stream SHA-256)
 		for i := a; i < b; i++ {
-			blk := buf[(i-a)*dbs : (i-a+1)*dbs]
-			dg := j.digests[i*ds : (i+1)*ds]
-			if bytes.Equal(blk, zeroBlock[:dbs]) {
-				copy(dg, z.zeroDg)
-			} else {
-				z.h.sum(st, dg, blk)
+			switch {
+			case bytes.Equal(blk(i), zeroBlock[:dbs]):
+				copy(dg(i), z.zeroDg)
+			case p2 == nil:
+				z.h.sum(st, dg(i), blk(i))
+			case pend < 0:
+				pend = i
+			default:
+				p2.sum(dg(pend), dg(i), blk(pend), blk(i))
+				pend = -1
 			}
+		}
+		if pend >= 0 {
+			z.h.sum(st, dg(pend), blk(pend))
 		}
 		return nil
 	}
@@ -207,10 +219,10 @@ func (z *level0) run(emit func([]byte) error) error {
 	}
 	if z.workers == 1 {
 		j := z.newJob(per)
-		st := z.h.newH()
+		st, p2 := z.h.newH(), newPair2(z.h, z.dbs)
 		for first := uint64(0); first < total; first += uint64(j.n) {
 			nextJob(j, first)
-			z.process(j, st)
+			z.process(j, st, p2)
 			if j.err != nil {
 				return j.err
 			}
@@ -249,9 +261,9 @@ func (z *level0) run(emit func([]byte) error) error {
 	}()
 	for w := 0; w < z.workers; w++ {
 		go func() {
-			st := z.h.newH()
+			st, p2 := z.h.newH(), newPair2(z.h, z.dbs)
 			for j := range work {
-				z.process(j, st)
+				z.process(j, st, p2)
 				j.done <- struct{}{}
 			}
 			workersDone <- struct{}{}

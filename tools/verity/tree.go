@@ -18,6 +18,11 @@ type levelState struct {
 	slot  int    // digests in the current block
 	got   uint64 // digests received
 	want  uint64 // digests this level receives
+	// zblk is a full block of this level over all-zero data (every slot
+	// the digest of an all-zero child) and zdg its digest: blocks equal to
+	// zblk (holes, zeroed regions) are not hashed again.
+	zblk []byte
+	zdg  []byte
 }
 
 // tree builds the hash tree from the level-0 digests, level by level as the
@@ -43,7 +48,16 @@ func newTree(l *Layout, p Params) *tree {
 	t.st = t.h.newH()
 	per := max(1, batchBytes/t.hbs)
 	t.lv = make([]levelState, l.Levels)
+	zdg := make([]byte, t.h.ds)
+	t.h.sum(t.st, zdg, zeroBlock[:t.dbs])
 	for i := range t.lv {
+		t.lv[i].zblk = make([]byte, t.hbs)
+		for k := 0; k < l.PerBlock; k++ {
+			copy(t.lv[i].zblk[k*l.Stride:], zdg)
+		}
+		zdg = make([]byte, t.h.ds)
+		t.h.sum(t.st, zdg, t.lv[i].zblk)
+		t.lv[i].zdg = zdg
 		n := int(min(uint64(per), l.LevelSize[i]))
 		t.lv[i].buf = make([]byte, n*t.hbs)
 		if i == 0 {
@@ -80,7 +94,11 @@ func (t *tree) add(i int, dg []byte) error {
 		return nil
 	}
 	var up [maxDigestSize]byte
-	t.h.sum(t.st, up[:t.h.ds], blk)
+	if ls.slot == t.l.PerBlock && bytes.Equal(blk, ls.zblk) {
+		copy(up[:], ls.zdg)
+	} else {
+		t.h.sum(t.st, up[:t.h.ds], blk)
+	}
 	ls.slot = 0
 	ls.nfull++
 	if ls.nfull*t.hbs == len(ls.buf) || ls.got == ls.want {

@@ -544,3 +544,76 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+// refRoot is a naive whole-in-memory root hash, independent of the level
+// streaming and of the cached all-zero blocks.
+func refRoot(data []byte, p Params) []byte {
+	nh, ds, _ := newHash(p.Hash)
+	h := func(b []byte) []byte {
+		x := nh()
+		if p.Version == 1 {
+			x.Write(p.Salt)
+		}
+		x.Write(b)
+		if p.Version == 0 {
+			x.Write(p.Salt)
+		}
+		return x.Sum(nil)
+	}
+	var dg [][]byte
+	for i := 0; i < len(data); i += p.DataBlockSize {
+		dg = append(dg, h(data[i:i+p.DataBlockSize]))
+	}
+	per := 1
+	for per*2*ds <= p.HashBlockSize {
+		per *= 2
+	}
+	stride := ds
+	if p.Version == 1 {
+		stride = p.HashBlockSize / per
+	}
+	for len(dg) > 1 {
+		var next [][]byte
+		for i := 0; i < len(dg); i += per {
+			blk := make([]byte, p.HashBlockSize)
+			for k := 0; k < per && i+k < len(dg); k++ {
+				copy(blk[k*stride:], dg[i+k])
+			}
+			next = append(next, h(blk))
+		}
+		dg = next
+	}
+	return dg[0]
+}
+
+// Long zero runs (whole hash blocks of zero-block digests, on several
+// levels) give the naive tree's root.
+func TestZeroRunsMatchNaiveTree(t *testing.T) {
+	for _, p := range []Params{
+		{1, "sha256", 4096, 4096, []byte("salt"), testUUID, true},
+		{0, "sha1", 512, 512, []byte{1}, testUUID, false},
+		{1, "sha512", 1024, 512, nil, testUUID, true},
+	} {
+		const blocks = 40000
+		data := make([]byte, blocks*p.DataBlockSize)
+		rnd := randomData(300, p.DataBlockSize, 9)
+		copy(data[12345*p.DataBlockSize:], rnd)
+		copy(data[(blocks-7)*p.DataBlockSize:], rnd[:7*p.DataBlockSize])
+		for _, w := range []int{1, 2} {
+			var h memFile
+			r, err := format(bytes.NewReader(data), int64(len(data)), &h, 0, p, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := refRoot(data, p); !bytes.Equal(r.RootHash, want) {
+				t.Errorf("%s/v%d/%d workers=%d: root %x, naive tree %x", p.Hash, p.Version, p.DataBlockSize, w, r.RootHash, want)
+			}
+		}
+	}
+	// The known answers also hold against the naive tree.
+	for _, v := range vectors {
+		if got := refRoot(pattern(v.blocks, v.p.DataBlockSize), v.p); hex.EncodeToString(got) != v.root {
+			t.Errorf("%s: naive tree root %x, veritysetup %s", v.name, got, v.root)
+		}
+	}
+}
