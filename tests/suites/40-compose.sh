@@ -267,18 +267,21 @@ check "essiv oracle" crypt_oracle essiv/manifest.json 0 k32.key essiv/data.img f
 check "crypt-only iv_large_sectors: OpenSSL decryption" \
 	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir large --stack crypt-only --iv-large-sectors --key-file xts.key >/dev/null"
 check "iv_large_sectors oracle" crypt_oracle large/manifest.json 0 xts.key large/data.img fs.img
-# --profile aead: authenticated dm-crypt over dm-integrity (hash none), tags on the meta image
-check "crypt-only --profile aead (gcm): build" \
-	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir aead --stack crypt-only --profile aead --key-file k32.key >/dev/null"
+# --profile aead: integrity-then-crypt, authenticated dm-crypt over dm-integrity (hash none),
+# tags on the meta image
+check "integrity-then-crypt --profile aead (gcm): build" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir aead --stack integrity-then-crypt --profile aead --key-file k32.key >/dev/null"
+check "aead: two layers, integrity (hash none) then crypt (integrity:28:aead)" \
+	sh -c "[ \"\$(get aead/manifest.json layers.0.integrity.hash) \$(get aead/manifest.json layers.1.crypt.integrity) \$(get aead/manifest.json layers.1.crypt.cipher)\" = 'none 28:aead capi:gcm(aes)-random' ]"
 check "aead: integritysetup dump (tag size 28, no internal hash)" integrity_oracle aead/manifest.json 0 aead/integrity.meta.img
 check "aead: OpenSSL AES-GCM opens every sector with its [tag|IV] and gives fs.img" \
 	sh -c "'$PY' '$WORK/oracle.py' aead-gcm k32.key 4096 aead/data.img aead/integrity.meta.img \$(( (8 + \$('$PY' '$WORK/oracle.py' get aead/manifest.json layers.0.integrity.journal_sectors)) * 512 )) aead.plain && cmp aead.plain fs.img"
 check "aead: dm-compose verify" "$DC" verify aead/manifest.json --key-file k32.key --in fs.img
 check "aead: env round trip + strict reader" sh -c "'$DC' env aead/manifest.json aead.env && cmp aead.env aead/manifest.env && '$DC' check-env aead/manifest.env aead/manifest.json"
-check "aead: reproducible" sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir aead.again --stack crypt-only --profile aead --key-file k32.key >/dev/null && diff -r aead aead.again"
+check "aead: reproducible" sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir aead.again --stack integrity-then-crypt --profile aead --key-file k32.key >/dev/null && diff -r aead aead.again"
 head -c 96 /dev/urandom >k96.key
-check "crypt-only --profile aead (authenc hmac-sha256 + xts): build + verify" \
-	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir aead2 --stack crypt-only --profile aead --cipher 'capi:authenc(hmac(sha256),xts(aes))-random' --key-file k96.key >/dev/null && '$DC' verify aead2/manifest.json --key-file k96.key --in fs.img"
+check "integrity-then-crypt --profile aead (authenc hmac-sha256 + xts, 96-byte key): build + verify" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir aead2 --stack integrity-then-crypt --profile aead --cipher 'capi:authenc(hmac(sha256),xts(aes))-random' --key-file k96.key >/dev/null && '$DC' verify aead2/manifest.json --key-file k96.key --in fs.img"
 cp -r aead aead.tamper
 printf 'X' | dd of=aead.tamper/integrity.meta.img bs=1 seek=$((139264 + 28 * 5 + 20)) conv=notrunc 2>/dev/null
 check "aead: a flipped IV byte fails OpenSSL authentication" \
@@ -327,8 +330,10 @@ refuse "missing key" "crypt layer: give --key-file" build --in fs.img --outdir b
 refuse "key for a keyless stack" "no crypt layer" build --in fs.img --outdir bad --stack verity-only --key-file xts.key
 refuse "unknown stack" "unknown stack" build --in fs.img --outdir bad --stack crypt-twice --key-file xts.key
 refuse "unknown profile" "unknown profile" build --in fs.img --outdir bad --stack crypt-only --profile fancy --key-file xts.key
-refuse "profile aead on a verity stack" "offered for --stack crypt-only" build --in fs.img --outdir bad --stack verity-then-crypt --profile aead --key-file k32.key
-refuse "profile aead with a 64-byte key (gcm)" "key is 64 bytes" build --in fs.img --outdir bad --stack crypt-only --profile aead --key-file xts.key
+refuse "profile aead on a verity stack" "use --stack integrity-then-crypt --profile aead" build --in fs.img --outdir bad --stack verity-then-crypt --profile aead --key-file k32.key
+refuse "profile aead on crypt-only (the stack must say it builds integrity)" "use --stack integrity-then-crypt --profile aead" build --in fs.img --outdir bad --stack crypt-only --profile aead --key-file k32.key
+refuse "profile aead with --integrity-hash" "do not apply to --profile aead" build --in fs.img --outdir bad --stack integrity-then-crypt --profile aead --integrity-hash sha256 --key-file k32.key
+refuse "profile aead with a 64-byte key (gcm)" "key is 64 bytes" build --in fs.img --outdir bad --stack integrity-then-crypt --profile aead --key-file xts.key
 refuse "unknown cipher" "unsupported" build --in fs.img --outdir bad --stack crypt-only --cipher twofish-xts-plain64 --key-file xts.key
 refuse "hash-on-meta for crypt-then-verity" "unencrypted" build --in fs.img --outdir bad --stack crypt-then-verity --hash-on-meta --key-file xts.key
 refuse "hmac-sha256 without an integrity key" "needs --integrity-key-file" build --in fs.img --outdir bad --stack integrity-only --integrity-hash hmac-sha256
@@ -380,10 +385,15 @@ fi
 rm -f big.img
 
 # --- real kernel (QEMU TCG, tests/e2e/dmtest.sh): the variants 60-e2e does not boot -----
-# aead (gcm), interleaved integrity-then-crypt and crypt-then-integrity, verity-then-crypt
-# with --hash-on-meta, crypt-then-verity, and a 1 KiB-block ext4 (crypt 512-byte sectors,
-# verity 1024-byte blocks chosen automatically): every table of manifest.env is created
-# with dmsetup, the top device must hold the input and mount, and no image may change.
+# aead (integrity-then-crypt, gcm and authenc), interleaved integrity-then-crypt and
+# crypt-then-integrity, verity-then-crypt with --hash-on-meta, crypt-then-verity, a 1 KiB-block
+# ext4 (crypt 512-byte sectors, verity 1024-byte blocks chosen automatically), FEC, hmac:
+# every table of manifest.env is created with dmsetup, the top device must hold the input and
+# mount, and no image may change. AEAD tamper: one ciphertext byte and one auth-tag byte
+# flipped; O_DIRECT reads of every 4 KiB block must fail for exactly those two blocks.
+# boot/dm-mod.create of a verity-only build is created with `dmsetup create --concise` (the
+# same grammar as the kernel's dm-mod.create=; the Debian kernel has dm-mod as a module, so
+# CONFIG_DM_INIT is off) and must read back the input.
 # Skipped when DMTEST_SKIP contains "e2e" or "kernel".
 kernel_skip=""
 for w in ${DMTEST_SKIP:-}; do case $w in *e2e* | *kernel*) kernel_skip="DMTEST_SKIP=$DMTEST_SKIP" ;; esac; done
@@ -395,21 +405,41 @@ else
 	mkdir -p kfiles
 	od -An -tx1 k32.key | tr -d ' \n' >kfiles/k32.hex
 	od -An -tx1 xts.key | tr -d ' \n' >kfiles/xts.hex
+	od -An -tx1 k96.key | tr -d ' \n' >kfiles/k96.hex
 	kimgs=()
 	: >kfiles/list
+	kadd() { # NAME ENVNAME KEY MODE OUTDIR: queue the images of OUTDIR
+		local hasmeta=0 o=$5
+		[ -e "$o/integrity.meta.img" ] || [ -e "$o/verity.hash.img" ] && hasmeta=1
+		echo "$1 $2 $3 ${#kimgs[@]} $hasmeta $4" >>kfiles/list
+		kimgs+=("$o/data.img")
+		[ -e "$o/integrity.meta.img" ] && kimgs+=("$o/integrity.meta.img")
+		[ -e "$o/verity.hash.img" ] && kimgs+=("$o/verity.hash.img")
+		return 0
+	}
 	kvar() { # NAME KEYHEX IN BUILD-ARGS...
-		local n=$1 k=$2 in=$3 hasmeta=0
+		local n=$1 k=$2 in=$3
 		shift 3
 		"$DC" build --in "$in" --outdir "k-$n" "$@" >/dev/null || return 1
 		cp "k-$n/manifest.env" "kfiles/$n.env"
-		[ -e "k-$n/integrity.meta.img" ] || [ -e "k-$n/verity.hash.img" ] && hasmeta=1
-		echo "$n $n $k ${#kimgs[@]} $hasmeta" >>kfiles/list
-		kimgs+=("k-$n/data.img")
-		[ -e "k-$n/integrity.meta.img" ] && kimgs+=("k-$n/integrity.meta.img")
-		[ -e "k-$n/verity.hash.img" ] && kimgs+=("k-$n/verity.hash.img")
-		return 0
+		kadd "$n" "$n" "$k" read "k-$n"
 	}
-	kvar aead k32 fs.img --stack crypt-only --profile aead --key-file k32.key &&
+	ktamper() { # NAME KEYHEX BLOCK-CT BLOCK-TAG BUILD-ARGS...: flip a ciphertext and a tag byte
+		local n=$1 k=$2 bc=$3 bt=$4 ts init
+		shift 4
+		"$DC" build --in small.img --outdir "k-$n" "$@" >/dev/null || return 1
+		cp "k-$n/manifest.env" "kfiles/$n.env"
+		ts=$(get "k-$n/manifest.json" layers.0.integrity.tag_size)
+		init=$(((8 + $(get "k-$n/manifest.json" layers.0.integrity.journal_sectors)) * 512))
+		printf '\xff' | dd of="k-$n/data.img" bs=1 seek=$((4096 * bc + 100)) conv=notrunc 2>/dev/null &&
+			printf '\xff' | dd of="k-$n/integrity.meta.img" bs=1 seek=$((init + ts * bt + 3)) conv=notrunc 2>/dev/null &&
+			kadd "$n" "$n" "$k" "blocks:$bc,$bt" "k-$n"
+	}
+	head -c $((1024 * 1024)) /dev/urandom >small.img
+	kvar aead k32 fs.img --stack integrity-then-crypt --profile aead --key-file k32.key &&
+		kvar aeadauth k96 fs.img --stack integrity-then-crypt --profile aead --cipher 'capi:authenc(hmac(sha256),xts(aes))-random' --key-file k96.key &&
+		ktamper tgcm k32 10 20 --stack integrity-then-crypt --profile aead --key-file k32.key &&
+		ktamper tauth k96 30 41 --stack integrity-then-crypt --profile aead --cipher 'capi:authenc(hmac(sha256),xts(aes))-random' --key-file k96.key &&
 		kvar ilitc xts fs.img --stack integrity-then-crypt --integrity-layout interleaved --key-file xts.key &&
 		kvar ilcti xts fs.img --stack crypt-then-integrity --integrity-layout interleaved --key-file xts.key &&
 		kvar hom xts fs.img --stack verity-then-crypt --hash-on-meta --key-file xts.key &&
@@ -421,15 +451,23 @@ else
 	# the FEC image again with one data block damaged: the kernel must correct it
 	cp k-fec/data.img kfecbad.img
 	printf 'XXXXXXXX' | dd of=kfecbad.img bs=1 seek=$((4096 * 300 + 17)) conv=notrunc 2>/dev/null
-	echo "fecbad fec - ${#kimgs[@]} 0" >>kfiles/list
+	echo "fecbad fec - ${#kimgs[@]} 0 read" >>kfiles/list
 	kimgs+=(kfecbad.img)
-	check "kernel: build the variants (13 images)" test "${#kimgs[@]}" = 13
+	# boot/dm-mod.create of a verity-only build whose data device is the next guest disk
+	bootdev=/dev/vd$(echo abcdefghijklmnopqrstuvwxyz | cut -c$((${#kimgs[@]} + 1)))
+	if "$DC" build --in fs.img --outdir k-boot --stack verity-only --boot-data-dev "$bootdev" >/dev/null 2>&1 &&
+		[ -s k-boot/boot/dm-mod.create ]; then
+		cp k-boot/manifest.env kfiles/boot.env
+		cp k-boot/boot/dm-mod.create kfiles/boot.concise
+		kadd boot boot - concise k-boot
+	fi
+	check "kernel: build the variants (20 images)" test "${#kimgs[@]}" = 20
 	cat >kguest.sh <<'GUEST'
 set -u
 F=$DMTEST_FILES
 val() { grep "^$1=" "$2" | cut -d"'" -f2; }
-disk() { echo /dev/vd$(echo abcdefghijklmnop | cut -c$(($1 + 1))); }
-while read -r name envn keyf idx hasmeta; do
+disk() { echo /dev/vd$(echo abcdefghijklmnopqrstuvwxyz | cut -c$(($1 + 1))); }
+while read -r name envn keyf idx hasmeta mode; do
 	env=$F/$envn.env
 	data=$(disk "$idx")
 	meta=""
@@ -439,6 +477,12 @@ while read -r name envn keyf idx hasmeta; do
 	ikey=$(cat "$F/k32.hex")
 	n=$(val DMTOOLS_LAYERS "$env")
 	i=0 lower="" ok=1
+	if [ "$mode" = concise ]; then
+		# dm-mod.create= grammar, created by dmsetup: one device named after the top layer
+		dmsetup create --concise "$(cat "$F/$envn.concise")" || { echo "DMTEST-FAIL $name: dmsetup create --concise"; ok=0; }
+		lower=/dev/mapper/$(val DMTOOLS_TOP "$env")
+		n=0
+	fi
 	while [ $i -lt "$n" ]; do
 		t=$(val "DMTOOLS_L${i}_TABLE" "$env" | sed "s#@DATA@#$data#g; s#@META@#$meta#g; s#@LOWER@#$lower#g; s#@KEY@#$key#g; s#@IKEY@#$ikey#g")
 		ro=""
@@ -453,33 +497,55 @@ while read -r name envn keyf idx hasmeta; do
 		i=$((i + 1))
 	done
 	if [ $ok = 1 ]; then
-		got=$(head -c "$(val DMTOOLS_INPUT_SIZE "$env")" "$lower" | sha256sum | cut -d' ' -f1)
-		if [ "$got" = "$(val DMTOOLS_INPUT_SHA256 "$env")" ]; then echo "DMTEST-PASS $name read"; else echo "DMTEST-FAIL $name read"; fi
-		mkdir -p "/mnt/$name"
-		if mount -o ro -t ext4 "$lower" "/mnt/$name" && [ -s "/mnt/$name/etc/hostname" ]; then
-			echo "DMTEST-PASS $name mount"
-			umount "/mnt/$name"
-		else
-			echo "DMTEST-FAIL $name mount"
-		fi
+		case $mode in
+		blocks:*)
+			# O_DIRECT, one 4 KiB block per read: exactly the tampered blocks must fail
+			nb=$(($(val DMTOOLS_INPUT_SIZE "$env") / 4096))
+			b=0 bad=""
+			while [ $b -lt "$nb" ]; do
+				dd if="$lower" of=/dev/null bs=4096 skip=$b count=1 iflag=direct 2>/dev/null || bad="$bad,$b"
+				b=$((b + 1))
+			done
+			if [ "blocks:${bad#,}" = "$mode" ]; then echo "DMTEST-PASS $name blocks"; else echo "DMTEST-FAIL $name blocks: failing blocks '${bad#,}', want '${mode#blocks:}'"; fi
+			;;
+		*)
+			got=$(head -c "$(val DMTOOLS_INPUT_SIZE "$env")" "$lower" | sha256sum | cut -d' ' -f1)
+			if [ "$got" = "$(val DMTOOLS_INPUT_SHA256 "$env")" ]; then echo "DMTEST-PASS $name read"; else echo "DMTEST-FAIL $name read"; fi
+			mkdir -p "/mnt/$name"
+			if mount -o ro -t ext4 "$lower" "/mnt/$name" && [ -s "/mnt/$name/etc/hostname" ]; then
+				echo "DMTEST-PASS $name mount"
+				umount "/mnt/$name"
+			else
+				echo "DMTEST-FAIL $name mount"
+			fi
+			;;
+		esac
 	fi
 	i=$((n - 1))
 	while [ $i -ge 0 ]; do
 		dmsetup remove "$name-$i" 2>/dev/null
 		i=$((i - 1))
 	done
+	[ "$mode" = concise ] && dmsetup remove "$(val DMTOOLS_TOP "$env")"
 done <"$F/list"
-dmesg | grep -i "verity-fec" | tail -n 3
+dmesg | grep -i "verity-fec\|AEAD ERROR" | tail -n 6
 echo DMTEST-DONE
 GUEST
 	sha256sum "${kimgs[@]}" >kbefore.sha
-	DMTEST_TIMEOUT=${DMTEST_TIMEOUT:-400} "$ROOT/tests/e2e/dmtest.sh" run --files kfiles kguest.sh "${kimgs[@]}" >kconsole.log 2>&1
+	DMTEST_TIMEOUT=${DMTEST_TIMEOUT:-500} "$ROOT/tests/e2e/dmtest.sh" run --files kfiles kguest.sh "${kimgs[@]}" >kconsole.log 2>&1
 	check "kernel: guest finished" grep -q DMTEST-DONE kconsole.log
-	while read -r n _; do
-		check "kernel: $n: top device holds the input" grep -q "DMTEST-PASS $n read" kconsole.log
-		check "kernel: $n: ext4 mounts" grep -q "DMTEST-PASS $n mount" kconsole.log
+	while read -r n _ _ _ _ mode; do
+		case $mode in
+		blocks:*)
+			check "kernel: $n: O_DIRECT reads fail for exactly blocks ${mode#blocks:} (flipped ciphertext / tag byte)" grep -q "DMTEST-PASS $n blocks" kconsole.log
+			;;
+		*)
+			check "kernel: $n: top device holds the input" grep -q "DMTEST-PASS $n read" kconsole.log
+			check "kernel: $n: ext4 mounts" grep -q "DMTEST-PASS $n mount" kconsole.log
+			;;
+		esac
 	done <kfiles/list
-	check "kernel: no image changed" sha256sum -c --quiet kbefore.sha
+	check "kernel: no untampered image changed" sha256sum -c --quiet kbefore.sha
 	check "kernel: fecbad: dm-verity-fec reported the correction" grep -q "verity-fec.*corrected" kconsole.log
 	if grep -q "DMTEST-FAIL" kconsole.log || ! grep -q DMTEST-DONE kconsole.log; then
 		sed 's/^/    | /' kconsole.log | tail -n 40

@@ -194,9 +194,6 @@ func (b *builder) run() error {
 	N := b.size
 	switch b.Stack {
 	case manifest.StackCryptOnly:
-		if b.aead != nil {
-			return b.aeadCryptOnly()
-		}
 		if err := b.encrypt(b.data, b.in, N); err != nil {
 			return err
 		}
@@ -242,7 +239,14 @@ func (b *builder) run() error {
 		v.Table = verityTable(v.Verity, v.Sectors)
 		b.layers = append(b.layers, v)
 
-	case manifest.StackIntegrityOnly, manifest.StackIntegrityThenCrypt, manifest.StackCryptThenIntegrity:
+	case manifest.StackIntegrityThenCrypt:
+		if b.aead != nil {
+			return b.aeadIntegrityThenCrypt()
+		}
+		if err := b.integrityStack(); err != nil {
+			return err
+		}
+	case manifest.StackIntegrityOnly, manifest.StackCryptThenIntegrity:
 		if err := b.integrityStack(); err != nil {
 			return err
 		}
@@ -252,11 +256,11 @@ func (b *builder) run() error {
 	return nil
 }
 
-// aeadCryptOnly builds the aead profile: authenticated dm-crypt
+// aeadIntegrityThenCrypt builds the aead profile: authenticated dm-crypt
 // (integrity:<tag>:aead) over dm-integrity in hash-none mode whose separate
 // metadata image holds the per-sector [auth tag | IV] entries
 // (aead-offline.md).
-func (b *builder) aeadCryptOnly() error {
+func (b *builder) aeadIntegrityThenCrypt() error {
 	N := b.size
 	a := b.aead
 	if err := b.createMeta(IntegrityMeta); err != nil {

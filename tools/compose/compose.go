@@ -13,7 +13,7 @@
 //     with the parity on the hash device; table opts use_fec_from_device.
 //   - integrity: crc32c, mode J, separate layout (tags on
 //     integrity.meta.img), fix_hmac with a derived salt.
-//   - profile aead (crypt-only): dm-integrity in hash-none mode on DATA_DEV
+//   - profile aead (integrity-then-crypt): dm-integrity in hash-none mode on DATA_DEV
 //     with the [auth tag | IV] entries on integrity.meta.img, then dm-crypt
 //     capi:gcm(aes)-random (or authenc(hmac(sha256),xts(aes))) with
 //     integrity:<tag>:aead on it.
@@ -175,8 +175,12 @@ func (p *plan) check() error {
 	if err := cli.OneOf("profile", o.Profile, manifest.Profiles...); err != nil {
 		return err
 	}
-	if o.Profile == manifest.ProfileAEAD && o.Stack != manifest.StackCryptOnly {
-		return usagef("--profile aead is offered for --stack crypt-only (authenticated dm-crypt over a dm-integrity device in hash-none mode, which already authenticates every sector); use plain-crypt for %s", o.Stack)
+	if o.Profile == manifest.ProfileAEAD && o.Stack != manifest.StackIntegrityThenCrypt {
+		return usagef("--profile aead builds --stack integrity-then-crypt (dm-integrity in hash-none mode under authenticated dm-crypt); %s with aead is not a stack: use --stack integrity-then-crypt --profile aead", o.Stack)
+	}
+	aead := o.Profile == manifest.ProfileAEAD
+	if aead && (o.IntegrityHash != "" || o.IntegrityBlockSize != 0 || o.IntegrityLayout != "" || len(o.IntegrityKey) != 0) {
+		return usagef("--integrity-* options do not apply to --profile aead: the integrity layer holds the AEAD tags (hash none, separate layout, block size = --sector-size)")
 	}
 	if o.Name == "" {
 		o.Name = "dmroot"
@@ -246,7 +250,7 @@ func (p *plan) check() error {
 			return err
 		}
 	}
-	if has(o.Stack, "integrity") {
+	if has(o.Stack, "integrity") && !aead {
 		if err := p.checkIntegrity(); err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ func TestAllStacks(t *testing.T) {
 				variant{"fec", func(o *Options) { o.VerityFECRoots = 2 }},
 				variant{"fec-on-meta", func(o *Options) { o.VerityFECRoots = 24; o.HashOnMeta = o.Stack != manifest.StackCryptThenVerity }})
 		}
-		if st == manifest.StackCryptOnly {
+		if st == manifest.StackIntegrityThenCrypt {
 			vs = append(vs, variant{"aead-gcm", func(o *Options) { o.Profile = "aead"; o.Key = key64[:32] }},
 				variant{"aead-authenc", func(o *Options) {
 					o.Profile, o.Key, o.Cipher = "aead", bytes.Repeat([]byte{7}, 96), "capi:authenc(hmac(sha256),xts(aes))-random"
@@ -96,8 +96,11 @@ func TestAllStacks(t *testing.T) {
 			if err := VerifyWith(filepath.Join(o.OutDir, ManifestJSON), VerifyKeys{o.Key, o.IntegrityKey}, in, io.Discard); err != nil {
 				t.Fatalf("%s/%s: verify: %v", st, v.name, err)
 			}
-			if len(m.Layers) != len(stackLayers[st]) && o.Profile != "aead" {
+			if len(m.Layers) != len(stackLayers[st]) {
 				t.Fatalf("%s: %d layers", st, len(m.Layers))
+			}
+			if o.Profile == "aead" && (m.Layers[0].Integrity.Hash != "none" || !strings.HasSuffix(m.Layers[1].Crypt.Integrity, ":aead")) {
+				t.Fatalf("%s/%s: not an aead stack: %+v %+v", st, v.name, m.Layers[0].Integrity, m.Layers[1].Crypt)
 			}
 			// reproducible
 			o2 := o
@@ -136,9 +139,16 @@ func TestRefusals(t *testing.T) {
 		{"key for keyless", func(o *Options) { o.Key = key64 }, "no crypt layer", true},
 		{"wrong key size", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64[:20] }, "key is 20 bytes", true},
 		{"unknown stack", func(o *Options) { o.Stack = "x" }, "unknown stack", true},
-		{"aead key", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64; o.Profile = "aead" }, "key is 64 bytes", true},
-		{"aead stack", func(o *Options) { o.Stack = "verity-then-crypt"; o.Key = key64[:32]; o.Profile = "aead" }, "offered for --stack crypt-only", true},
-		{"aead sector", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64[:32]; o.Profile = "aead"; o.SectorSize = 1024 }, "sector-size", true},
+		{"aead key", func(o *Options) { o.Stack = "integrity-then-crypt"; o.Key = key64; o.Profile = "aead" }, "key is 64 bytes", true},
+		{"aead stack", func(o *Options) { o.Stack = "verity-then-crypt"; o.Key = key64[:32]; o.Profile = "aead" }, "use --stack integrity-then-crypt --profile aead", true},
+		{"aead crypt-only", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64[:32]; o.Profile = "aead" }, "use --stack integrity-then-crypt --profile aead", true},
+		{"aead integrity opts", func(o *Options) {
+			o.Stack = "integrity-then-crypt"
+			o.Key = key64[:32]
+			o.Profile = "aead"
+			o.IntegrityHash = "sha256"
+		}, "do not apply to --profile aead", true},
+		{"aead sector", func(o *Options) { o.Stack = "integrity-then-crypt"; o.Key = key64[:32]; o.Profile = "aead"; o.SectorSize = 1024 }, "sector-size", true},
 		{"cipher", func(o *Options) { o.Stack = "crypt-only"; o.Key = key64; o.Cipher = "aes-ecb" }, "unsupported", true},
 		{"odd size verity", func(o *Options) { o.In = odd }, "multiple of the verity data block size", false},
 		{"hash-on-meta ctv", func(o *Options) { o.Stack = "crypt-then-verity"; o.Key = key64; o.HashOnMeta = true }, "unencrypted", true},

@@ -383,13 +383,49 @@ func (m *Manifest) Validate() error {
 		}
 		return bad("a meta artifact is listed but no table uses @META@")
 	}
-	if m.Profile == ProfileAEAD && !m.HasTarget(TargetCrypt) {
-		return bad("profile aead needs a crypt layer")
+	if err := m.validateAEAD(); err != nil {
+		return bad("%v", err)
 	}
 	if m.Mount != nil {
 		if err := ValidateMount(m.Mount); err != nil {
 			return bad("%v", err)
 		}
+	}
+	return nil
+}
+
+// validateAEAD: profile aead is exactly the integrity-then-crypt stack whose
+// integrity layer (hash none, separate layout) holds the [auth tag | IV]
+// entries of the crypt layer above (integrity:<tag>:aead); an aead crypt
+// layer appears only in profile aead.
+func (m *Manifest) validateAEAD() error {
+	aeadCrypt := false
+	for _, l := range m.Layers {
+		if l.Crypt != nil && strings.HasSuffix(l.Crypt.Integrity, ":aead") {
+			aeadCrypt = true
+		}
+	}
+	if m.Profile != ProfileAEAD {
+		if aeadCrypt {
+			return errors.New("a crypt layer uses integrity:<tag>:aead but the profile is not aead")
+		}
+		return nil
+	}
+	if m.Stack != StackIntegrityThenCrypt || len(m.Layers) != 2 {
+		return fmt.Errorf("profile aead is the integrity-then-crypt stack (two layers), not %s", m.Stack)
+	}
+	g, c := m.Layers[0].Integrity, m.Layers[1].Crypt
+	if g == nil || c == nil {
+		return errors.New("profile aead: want an integrity layer under a crypt layer")
+	}
+	if g.Hash != "none" || g.Layout != "separate" {
+		return errors.New("profile aead: the integrity layer must use hash none and the separate layout")
+	}
+	if c.Integrity != fmt.Sprintf("%d:aead", g.TagSize) {
+		return fmt.Errorf("profile aead: crypt.integrity %q, want %d:aead (the integrity tag size)", c.Integrity, g.TagSize)
+	}
+	if c.SectorSize != g.BlockSize {
+		return fmt.Errorf("profile aead: crypt sector size %d differs from the integrity block size %d", c.SectorSize, g.BlockSize)
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func build(args []string) error {
 	fs.StringVar(&o.In, "in", "", "plaintext filesystem image")
 	fs.StringVar(&o.OutDir, "outdir", "", "output directory")
 	fs.StringVar(&o.Stack, "stack", "", "stack: "+strings.Join(manifest.Stacks, ", "))
-	fs.StringVar(&o.Profile, "profile", "plain-crypt", "plain-crypt, or aead (crypt-only: authenticated dm-crypt over dm-integrity)")
+	fs.StringVar(&o.Profile, "profile", "plain-crypt", "plain-crypt, or aead (with --stack integrity-then-crypt: authenticated dm-crypt over dm-integrity in hash-none mode)")
 	key.Register(fs, "dm-crypt")
 	fs.StringVar(&o.Name, "name", "dmroot", "mapped name of the top layer (lower layers: NAME-<target>)")
 	fs.StringVar(&o.Cipher, "cipher", "", "dm-crypt cipher (default aes-xts-plain64; aead: capi:gcm(aes)-random)")
