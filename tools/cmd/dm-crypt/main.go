@@ -198,10 +198,14 @@ func convert(verb string, c *crypt.Cipher, in, out, paramsOut string) error {
 	if err != nil {
 		return err
 	}
+	w := newDirectWriter(dst.File)
 	if verb == "encrypt" {
-		err = crypt.Encrypt(dst.File, src, size, c)
+		err = crypt.Encrypt(w, src, size, c)
 	} else {
-		err = crypt.Decrypt(dst.File, src, size, c)
+		err = crypt.Decrypt(w, src, size, c)
+	}
+	if cerr := w.Close(); err == nil && cerr != nil {
+		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", verb, in, err)
@@ -233,7 +237,12 @@ func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string
 		if err != nil {
 			return err
 		}
-		if err := crypt.EncryptAEAD(dst.File, tags.File, src, size, a); err != nil {
+		w := newDirectWriter(dst.File)
+		err = crypt.EncryptAEAD(w, tags.File, src, size, a)
+		if cerr := w.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
 			return fmt.Errorf("encrypt %s: %w", in, err)
 		}
 		if err := tags.Truncate(tagsSize); err != nil {
@@ -251,7 +260,12 @@ func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string
 			}
 			return fmt.Errorf("tags %s: %w", tagsPath, err)
 		}
-		if err := crypt.DecryptAEAD(dst.File, src, tags, size, a); err != nil {
+		w := newDirectWriter(dst.File)
+		err = crypt.DecryptAEAD(w, src, tags, size, a)
+		if cerr := w.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
 			return fmt.Errorf("decrypt %s: %w", in, err)
 		}
 	}
