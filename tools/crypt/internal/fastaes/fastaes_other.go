@@ -28,3 +28,9 @@ func (k *Key) CBCEncrypt8(dst, src []byte, unit int, ivs *[8][16]byte) { unavail
 
 // CBCDecrypt panics: see Available.
 func (k *Key) CBCDecrypt(dst, src []byte, iv [16]byte) { unavailable() }
+
+// hasVAES is always false here.
+var hasVAES = false
+
+// VAES reports whether the YMM VAES kernels are in use: never here.
+func VAES() bool { return hasVAES }
