@@ -128,7 +128,7 @@ fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b != 0) ? a / b : 0 }'
 ossl() { # EVP -> bytes per second of user CPU time, 4 KiB buffers, best of RUNS
 	local best=0 v i
 	for i in $(seq "$RUNS"); do
-		v=$(openssl speed -seconds 2 -bytes 4096 -evp "$1" 2>/dev/null | tail -1 | awk '{ sub(/k$/, "", $NF); printf "%d", $NF * 1000 }')
+		v=$(openssl speed -seconds 2 -bytes 4096 -evp "$1" 2>/dev/null | tail -1 | awk '{ sub(/k$/, "", $NF); printf "%.0f", $NF * 1000 }')
 		[ "$v" -gt "$best" ] && best=$v
 	done
 	echo "$best"
@@ -171,7 +171,7 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after: $load1"
 
 # ---- table --------------------------------------------------------------------
-if [ "$DROP" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then CACHE="cold page cache (dropped before each run)"; else CACHE="warm page cache"; fi
+if [ "$DROP" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then CACHE="cold cache: dropped before each run"; else CACHE="warm page cache"; fi
 DB=$((DENSE_MIB << 20))
 SB=$((SPARSE_DATA_MIB << 20))
 s() { awk -v u="${WALL[$1]}" 'BEGIN { printf "%.3f", u / 1e6 }'; } # wall seconds
