@@ -148,6 +148,9 @@ V="format --salt $SALT --uuid $UUID"
 	measure v_vs_small warm veritysetup $V "$D/$SMALL" "$O/v2.out"
 	measure v_ours_sparse warm "$B/dm-verity" $V --quiet "$D/$SPARSE" "$O/v3.out"
 	cp "$O/v3.out" "$O/v3.ours"
+	# The same two on disk (next to the inputs): our output is fsynced.
+	measure v_ours_small_disk warm "$B/dm-verity" $V --quiet "$D/$SMALL" "$D/out/v2.out"
+	measure v_ours_sparse_disk warm "$B/dm-verity" $V --quiet "$D/$SPARSE" "$D/out/v3.out"
 	RUNS=1 measure v_vs_sparse warm veritysetup $V "$D/$SPARSE" "$O/v3.out"
 	cmp -s "$O/v3.out" "$O/v3.ours" && VS_SAME=identical || VS_SAME=DIFFERENT
 }
@@ -190,7 +193,7 @@ r_xts=$(fdiv "$xts_pc" "$(fdiv "$O_XTS" 1e6)")
 r_cbc=$(fdiv "$cbc_tp" "$(fdiv "$O_CBC" 1e6)")
 r_int=$(fdiv "${WALL[i_ours]}" "${WALL[i_cp]}")
 maxrss=0
-for k in v_ours_dense v_ours_sparse c_xts c_cbc i_ours i_sparse; do
+for k in v_ours_dense v_ours_sparse v_ours_sparse_disk c_xts c_cbc i_ours i_sparse; do
 	[ "${RSS[$k]}" -gt "$maxrss" ] && maxrss=${RSS[$k]}
 done
 maxrss_mib=$(awk -v k="$maxrss" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -200,6 +203,7 @@ f2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 cat <<EOF
 ## Benchmark ($( [ "$QUICK" = 1 ] && echo "BENCH_QUICK: ${DENSE_MIB} MiB dense, ${SPARSE_MIB} MiB sparse with ${SPARSE_DATA_MIB} MiB data" || echo "1 GiB dense, 8 GiB sparse with 256 MiB data"))
 
+Commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown).
 Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); $(go version | cut -d' ' -f3), $(openssl version | cut -d' ' -f1-2), $(veritysetup --version | cut -d' ' -f1-2).
 Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average $load0 before, $load1 after (shared machine); best of $RUNS runs.
 Inputs in $D (page cache warm except where noted); verity and crypt outputs in $O$(df --output=fstype "$O" 2>/dev/null | tail -1 | sed 's/^/ (/; s/$/)/').
@@ -226,6 +230,8 @@ row v_ours_small "dm-verity format, dense ${SPARSE_DATA_MIB} MiB" "$SB"
 row v_vs_small "veritysetup format, dense ${SPARSE_DATA_MIB} MiB" "$SB"
 row v_ours_sparse "dm-verity format, sparse ${SPARSE_MIB} MiB (MB/s of the image size)" "$((SPARSE_MIB << 20))"
 row v_vs_sparse "veritysetup format, sparse ${SPARSE_MIB} MiB" "$((SPARSE_MIB << 20))"
+row v_ours_small_disk "dm-verity format, dense ${SPARSE_DATA_MIB} MiB, output on disk" "$SB"
+row v_ours_sparse_disk "dm-verity format, sparse ${SPARSE_MIB} MiB, output on disk" "$((SPARSE_MIB << 20))"
 row c_xts "dm-crypt encrypt aes-xts-plain64, ${DENSE_MIB} MiB" "$DB"
 row c_cbc "dm-crypt encrypt aes-cbc-plain, ${DENSE_MIB} MiB" "$DB"
 row i_ours "dm-integrity format, ${DENSE_MIB} MiB ($CACHE)" "$DB"
@@ -234,6 +240,7 @@ row i_sparse "dm-integrity format, sparse ${SPARSE_MIB} MiB (warm)" "$((SPARSE_M
 cat <<EOF
 
 Hash devices of dm-verity and veritysetup (same salt and UUID): dense $V_SAME, sparse $VS_SAME.
+Sparse vs dense ${SPARSE_DATA_MIB} MiB with the hash device on disk (fsynced, $((SPARSE_MIB / 128)) MiB of tree for the sparse image): $(f2 "$(fdiv "${WALL[v_ours_sparse_disk]}" "${WALL[v_ours_small_disk]}")")×.
 veritysetup on the sparse image: $(s v_vs_sparse) s, so dm-verity is $(f2 "$(fdiv "${WALL[v_vs_sparse]}" "${WALL[v_ours_sparse]}")")× faster there.
 openssl speed measures one stream's user CPU time on 4 KiB buffers in memory; our per-core figure is the
 whole tool (read, encrypt, write the file) divided by its user+sys CPU time.
