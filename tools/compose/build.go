@@ -59,7 +59,7 @@ func Build(o Options) (m *manifest.Manifest, err error) {
 	}
 	defer in.Close()
 	inSt, _ := in.Stat()
-	for _, n := range []string{DataFile, IntegrityMeta, VerityHash} {
+	for _, n := range []string{DataFile, IntegrityMeta, VerityHash, VeritySig} {
 		if st, err := os.Stat(outPath(o.OutDir, n)); err == nil && os.SameFile(st, inSt) {
 			return nil, fmt.Errorf("input %s is an output of this outdir; copy it elsewhere first", o.In)
 		}
@@ -99,6 +99,7 @@ func Build(o Options) (m *manifest.Manifest, err error) {
 			for _, c := range b.committed {
 				os.Remove(c)
 			}
+			os.Remove(outPath(o.OutDir, manifest.BootDir)) // only when empty
 			m = nil
 		}
 	}()
@@ -493,6 +494,7 @@ func (b *builder) finish() (*manifest.Manifest, error) {
 		SchemaVersion: manifest.SchemaVersion, Stack: b.Stack, Profile: b.Profile, Name: b.Name,
 		Input: manifest.Input{Size: b.size, SHA256: b.inSHA},
 	}
+	var sig []byte
 	for i := range b.layers {
 		l := &b.layers[i]
 		l.Index = i
@@ -501,6 +503,16 @@ func (b *builder) finish() (*manifest.Manifest, error) {
 			l.Device = manifest.DeviceData
 		}
 		l.Name = manifest.LayerName(b.Name, l.Target, i == len(b.layers)-1)
+		if v := l.Verity; v != nil && b.signer != nil {
+			// the kernel verifies the signature over the root hash as the
+			// table spells it: lowercase hex, no newline
+			var err error
+			if sig, err = b.signer.Sign([]byte(v.RootHash)); err != nil {
+				return nil, err
+			}
+			v.RootHashSig, v.RootHashSigKeyDesc = VeritySig, manifest.SigKeyDesc(l.Name)
+			v.Opts = strings.TrimSpace(v.Opts + " root_hash_sig_key_desc " + v.RootHashSigKeyDesc)
+		}
 	}
 	m.Layers = b.layers
 	mo := &manifest.Mount{FSType: b.MountFSType, NewRoot: b.NewRoot}
@@ -512,12 +524,22 @@ func (b *builder) finish() (*manifest.Manifest, error) {
 	m.Mount = mo
 	// validate before committing anything (artifact hashes are filled below)
 	probe := *m
-	probe.Artifacts = []manifest.Artifact{{Role: "data", Path: DataFile, Size: 1, SHA256: b.inSHA}}
+	fake := func(role, path string) manifest.Artifact {
+		return manifest.Artifact{Role: role, Path: path, Size: 1, SHA256: b.inSHA}
+	}
+	probe.Artifacts = []manifest.Artifact{fake(manifest.RoleData, DataFile)}
 	if b.meta != nil {
-		probe.Artifacts = append(probe.Artifacts, manifest.Artifact{Role: "meta", Path: b.metaName, Size: 1, SHA256: b.inSHA})
+		probe.Artifacts = append(probe.Artifacts, fake(manifest.RoleMeta, b.metaName))
+	}
+	if sig != nil {
+		probe.Artifacts = append(probe.Artifacts, fake(manifest.RoleSignature, VeritySig))
 	}
 	if err := probe.Validate(); err != nil {
 		return nil, fmt.Errorf("internal: %w", err)
+	}
+	boot, err := bootFiles(&probe, b.Boot, sig)
+	if err != nil {
+		return nil, err
 	}
 	a, err := b.artifact(b.data, manifest.RoleData, DataFile)
 	if err != nil {
@@ -531,6 +553,40 @@ func (b *builder) finish() (*manifest.Manifest, error) {
 		}
 		m.Artifacts = append(m.Artifacts, a)
 	}
+	small := func(role, name string, body []byte) error {
+		f, err := b.create(name)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(body); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		a, err := b.artifact(f, role, name)
+		if err != nil {
+			return err
+		}
+		m.Artifacts = append(m.Artifacts, a)
+		return nil
+	}
+	if sig != nil {
+		if err := small(manifest.RoleSignature, VeritySig, sig); err != nil {
+			return nil, err
+		}
+	}
+	bootDir := outPath(b.OutDir, manifest.BootDir)
+	if len(boot) > 0 {
+		if err := os.MkdirAll(bootDir, 0o755); err != nil {
+			return nil, fmt.Errorf("outdir: %w", err)
+		}
+	}
+	produced := map[string]bool{}
+	for _, f := range boot {
+		name := manifest.BootDir + "/" + f.name
+		produced[f.name] = true
+		if err := small(manifest.RoleBoot, name, f.body); err != nil {
+			return nil, err
+		}
+	}
 	js, err := manifest.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("internal: %w", err)
@@ -542,11 +598,20 @@ func (b *builder) finish() (*manifest.Manifest, error) {
 	if err := cli.WriteFileAtomic(outPath(b.OutDir, ManifestJSON), js, 0o644); err != nil {
 		return nil, err
 	}
-	// remove images of an earlier build that this stack does not produce
+	// remove files of an earlier build that this build does not produce
 	for _, n := range []string{IntegrityMeta, VerityHash} {
 		if b.meta == nil || n != b.metaName {
 			os.Remove(outPath(b.OutDir, n))
 		}
 	}
+	if sig == nil {
+		os.Remove(outPath(b.OutDir, VeritySig))
+	}
+	for _, n := range []string{BootDMModCreate, BootVeritytab, BootIntegritytab, BootCrypttab} {
+		if !produced[n] {
+			os.Remove(outPath(bootDir, n))
+		}
+	}
+	os.Remove(bootDir) // only when empty
 	return m, nil
 }

@@ -48,6 +48,7 @@ const (
 	DataFile      = "data.img"
 	IntegrityMeta = "integrity.meta.img"
 	VerityHash    = "verity.hash.img"
+	VeritySig     = "verity.roothash.p7s"
 	ManifestJSON  = "manifest.json"
 	ManifestEnv   = "manifest.env"
 )
@@ -76,6 +77,13 @@ type Options struct {
 	MountOpts                  *string // nil = default ("ro" for verity stacks)
 	Force                      bool
 	Log                        io.Writer // notes and warnings (stderr)
+
+	// VeritySignKey/VeritySignCert: PEM RSA key and X.509 certificate; when
+	// set, verity.roothash.p7s (detached PKCS#7 over the hex root hash) is
+	// written and the verity layer carries root_hash_sig_key_desc.
+	VeritySignKey, VeritySignCert string
+	// Boot: how boot/* name the target's devices and key files.
+	Boot BootDevs
 }
 
 // UsageError marks a bad option (the CLI exits 2 on it).
@@ -139,6 +147,7 @@ type plan struct {
 	ip      integrity.Params
 	cipher  *crypt.Cipher
 	aead    *crypt.AEAD
+	signer  *Signer
 	notes   []string
 }
 
@@ -207,6 +216,20 @@ func (p *plan) check() error {
 	if o.HashOnMeta && o.Stack == manifest.StackCryptThenVerity {
 		return usagef("--hash-on-meta is refused for crypt-then-verity: the tree is computed over the plaintext and would sit unencrypted on META_DEV; it stays appended inside the encrypted data.img")
 	}
+	if (o.VeritySignKey == "") != (o.VeritySignCert == "") {
+		return usagef("--verity-sign-key and --verity-sign-cert go together")
+	}
+	if o.VeritySignKey != "" && !has(o.Stack, "verity") {
+		return usagef("--verity-sign-key/--verity-sign-cert need a stack with a verity layer")
+	}
+	for _, s := range []string{o.Boot.Data, o.Boot.Meta} {
+		if s != "" && !ValidBootDev(s) {
+			return usagef("boot device %q: want an absolute path, PARTUUID=/PARTLABEL=/UUID=/LABEL=<id> or major:minor (no blanks, commas or ;)", s)
+		}
+	}
+	if o.Boot.KeyDir != "" && (!reKeyDir.MatchString(o.Boot.KeyDir) || strings.Contains(o.Boot.KeyDir, "..")) {
+		return usagef("--boot-key-dir %q: want an absolute path of A-Za-z0-9_.+- components", o.Boot.KeyDir)
+	}
 	mt := &manifest.Mount{FSType: o.MountFSType, NewRoot: o.NewRoot}
 	if o.MountOpts != nil {
 		mt.Options = *o.MountOpts
@@ -240,6 +263,11 @@ func (p *plan) check() error {
 		return fmt.Errorf("input %s: size %d is not a multiple of 512 bytes", o.In, p.size)
 	}
 
+	if o.VeritySignKey != "" {
+		if p.signer, err = LoadSigner(o.VeritySignKey, o.VeritySignCert); err != nil {
+			return err
+		}
+	}
 	if hasCrypt {
 		if err := p.checkCrypt(); err != nil {
 			return err

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,10 +23,8 @@ func Summary(w io.Writer, m *manifest.Manifest, dir string) {
 	fmt.Fprintf(w, "stack:    %s (profile %s)\n", m.Stack, m.Profile)
 	fmt.Fprintf(w, "input:    %d bytes, sha256 %s\n", m.Input.Size, m.Input.SHA256)
 	for _, a := range m.Artifacts {
-		dev := "DATA_DEV"
-		if a.Role == manifest.RoleMeta {
-			dev = "META_DEV"
-		}
+		dev := map[string]string{manifest.RoleData: "DATA_DEV", manifest.RoleMeta: "META_DEV",
+			manifest.RoleSignature: "root hash signature", manifest.RoleBoot: "boot config"}[a.Role]
 		fmt.Fprintf(w, "artifact: %s (%s) %d bytes, sha256 %s\n", filepath.Join(dir, a.Path), dev, a.Size, a.SHA256)
 	}
 	for _, l := range m.Layers {
@@ -161,10 +160,18 @@ func (v *interleavedView) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+var errNoFEC = errors.New("no FEC")
+
 // verifyFEC checks the parity named by the verity opts (dm-compose puts it
 // on the hash device, right after the tree).
 func verifyFEC(v *manifest.Verity, data, hash view, size int64) error {
 	w := strings.Fields(v.Opts)
+	if !strings.Contains(" "+v.Opts+" ", " use_fec_from_device ") {
+		if v.Opts != "" && v.Opts != "root_hash_sig_key_desc "+v.RootHashSigKeyDesc {
+			return fmt.Errorf("verity opts %q are not checked by dm-compose verify", v.Opts)
+		}
+		return errNoFEC
+	}
 	var roots, blocks, start int64 = -1, -1, -1
 	dev := ""
 	for i := 0; i+1 < len(w); i += 2 {
@@ -178,6 +185,7 @@ func verifyFEC(v *manifest.Verity, data, hash view, size int64) error {
 			blocks, err = strconv.ParseInt(w[i+1], 10, 64)
 		case "fec_start":
 			start, err = strconv.ParseInt(w[i+1], 10, 64)
+		case "root_hash_sig_key_desc": // checked with the signature artifact
 		default:
 			return fmt.Errorf("verity opts: %q is not checked by dm-compose verify", w[i])
 		}
@@ -212,6 +220,8 @@ func Verify(path string, key []byte, in string, out io.Writer) error {
 // dm-integrity hmac-sha256 key.
 type VerifyKeys struct {
 	Crypt, Integrity []byte
+	// SignCert, when set, checks the verity root hash signature.
+	SignCert *x509.Certificate
 }
 
 // VerifyWith is Verify with an optional integrity (hmac) key. Without it, an
@@ -242,7 +252,9 @@ func VerifyWith(path string, keys VerifyKeys, in string, out io.Writer) error {
 		if sum != a.SHA256 {
 			return fmt.Errorf("artifact %s: sha256 %s, manifest says %s", a.Path, sum, a.SHA256)
 		}
-		files[a.Role], sizes[a.Role] = f, n
+		if a.Role == manifest.RoleData || a.Role == manifest.RoleMeta {
+			files[a.Role], sizes[a.Role] = f, n
+		}
 		fmt.Fprintf(out, "ok   %s: %d bytes, sha256 matches\n", a.Path, n)
 	}
 	if in != "" {
@@ -261,6 +273,13 @@ func VerifyWith(path string, keys VerifyKeys, in string, out io.Writer) error {
 	hmacLayer := false
 	for _, l := range m.Layers {
 		hmacLayer = hmacLayer || l.Integrity != nil && l.Integrity.Hash == integrity.HashHMACSHA256
+	}
+	signed := false
+	for _, l := range m.Layers {
+		signed = signed || l.Verity != nil && l.Verity.RootHashSig != ""
+	}
+	if keys.SignCert != nil && !signed {
+		return errors.New("a signing certificate was given but no verity layer has a root hash signature")
 	}
 	if len(keys.Integrity) > 0 && !hmacLayer {
 		return errors.New("an integrity key was given but no layer uses hmac-sha256")
@@ -324,10 +343,26 @@ func VerifyWith(path string, keys VerifyKeys, in string, out io.Writer) error {
 				return fmt.Errorf("layer %d (verity %s): %w", l.Index, l.Name, err)
 			}
 			if v.Opts != "" {
-				if err := verifyFEC(v, cur, hv, size); err != nil {
+				switch err := verifyFEC(v, cur, hv, size); err {
+				case errNoFEC:
+				case nil:
+					fmt.Fprintf(out, "ok   layer %d (verity %s): FEC parity matches\n", l.Index, l.Name)
+				default:
 					return fmt.Errorf("layer %d (verity %s): %w", l.Index, l.Name, err)
 				}
-				fmt.Fprintf(out, "ok   layer %d (verity %s): FEC parity matches\n", l.Index, l.Name)
+			}
+			if v.RootHashSig != "" {
+				sig, err := os.ReadFile(filepath.Join(dir, v.RootHashSig))
+				if err != nil {
+					return fmt.Errorf("layer %d (verity %s): signature: %w", l.Index, l.Name, err)
+				}
+				if keys.SignCert == nil {
+					fmt.Fprintf(out, "skip layer %d (verity %s): root hash signature not checked (no --verity-sign-cert)\n", l.Index, l.Name)
+				} else if err := VerifyRootHashSig(sig, []byte(v.RootHash), keys.SignCert); err != nil {
+					return fmt.Errorf("layer %d (verity %s): %s: %w", l.Index, l.Name, v.RootHashSig, err)
+				} else {
+					fmt.Fprintf(out, "ok   layer %d (verity %s): %s signs the root hash (signer %s)\n", l.Index, l.Name, v.RootHashSig, keys.SignCert.Subject)
+				}
 			}
 			cur = view{cur.r, size}
 			fmt.Fprintf(out, "ok   layer %d (verity %s): tree and root hash match\n", l.Index, l.Name)

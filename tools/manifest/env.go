@@ -30,7 +30,7 @@ var envTail = []string{"DMTOOLS_MOUNT_FSTYPE", "DMTOOLS_NEWROOT", "DMTOOLS_MOUNT
 // Per-layer key suffixes (DMTOOLS_L<i>_<suffix>) in their fixed order.
 var envLayer = []string{
 	"TARGET", "NAME", "SECTORS", "TABLE",
-	"VERITY_OPTS", "VERITY_ROOT_HASH",
+	"VERITY_OPTS", "VERITY_ROOT_HASH", "VERITY_SIG_PATH", "VERITY_SIG_DESC",
 	"CRYPT_KEY_SIZE", "CRYPT_KEY_DESC",
 	"INTEGRITY_KEY_SIZE",
 }
@@ -106,6 +106,10 @@ func envLines(m *Manifest) *Env {
 		case l.Verity != nil:
 			e.set(p+"VERITY_OPTS", l.Verity.Opts)
 			e.set(p+"VERITY_ROOT_HASH", l.Verity.RootHash)
+			if l.Verity.RootHashSig != "" {
+				e.set(p+"VERITY_SIG_PATH", l.Verity.RootHashSig)
+				e.set(p+"VERITY_SIG_DESC", l.Verity.RootHashSigKeyDesc)
+			}
 		case l.Crypt != nil:
 			e.set(p+"CRYPT_KEY_SIZE", strconv.Itoa(l.Crypt.KeySize))
 			e.set(p+"CRYPT_KEY_DESC", l.Crypt.KeyDesc)
@@ -374,6 +378,15 @@ func FromEnv(e *Env) (*Manifest, error) {
 			if rh != v.RootHash {
 				return nil, fmt.Errorf("manifest.env: %sVERITY_ROOT_HASH differs from the root hash in the table", p)
 			}
+			_, hasSig := e.Values[p+"VERITY_SIG_PATH"]
+			if _, ok := e.Values[p+"VERITY_SIG_DESC"]; ok || hasSig {
+				if v.RootHashSig, err = get(p + "VERITY_SIG_PATH"); err != nil {
+					return nil, err
+				}
+				if v.RootHashSigKeyDesc, err = get(p + "VERITY_SIG_DESC"); err != nil {
+					return nil, err
+				}
+			}
 			l.Verity = v
 		case TargetCrypt:
 			c := &Crypt{}
@@ -428,6 +441,7 @@ func FromEnv(e *Env) (*Manifest, error) {
 			return nil, fmt.Errorf("manifest.env: key %s does not belong to this stack", k)
 		}
 	}
+	m.partial = true // the env lists no signature or boot artifacts
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("manifest.env: %w", err)
 	}

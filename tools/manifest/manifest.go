@@ -50,8 +50,15 @@ const (
 	DeviceLower = "lower"
 	DeviceNone  = "none"
 
-	RoleData = "data"
-	RoleMeta = "meta"
+	RoleData      = "data"
+	RoleMeta      = "meta"
+	RoleSignature = "signature" // detached PKCS#7 signature of a verity root hash
+	RoleBoot      = "boot"      // boot-time configuration (boot/...), not a device image
+
+	// BootDir is the subdirectory of the outdir holding the boot artifacts.
+	BootDir = "boot"
+	// MaxBootArtifacts bounds the boot artifacts of a manifest.
+	MaxBootArtifacts = 8
 )
 
 // Stacks lists the stack names in a fixed order.
@@ -73,6 +80,10 @@ type Manifest struct {
 	Artifacts     []Artifact `json:"artifacts"`
 	Layers        []Layer    `json:"layers"`
 	Mount         *Mount     `json:"mount,omitempty"`
+
+	// partial marks a manifest rebuilt from manifest.env (FromEnv): the env
+	// does not list the signature and boot artifacts.
+	partial bool
 }
 
 // Input describes the plaintext filesystem image the stack was built from.
@@ -81,7 +92,8 @@ type Input struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Artifact is one device image of the outdir.
+// Artifact is one file of the outdir: a device image (data, meta), the
+// root-hash signature, or a boot-time configuration file.
 type Artifact struct {
 	Role   string `json:"role"`
 	Path   string `json:"path"`
@@ -118,6 +130,12 @@ type Verity struct {
 	Superblock     bool   `json:"superblock"`
 	UUID           string `json:"uuid"`
 	Opts           string `json:"opts"`
+	// RootHashSig names the signature artifact (detached PKCS#7 over the
+	// lowercase hex root hash); RootHashSigKeyDesc is the description under
+	// which the activator adds it to the keyring as a "user" key, and which
+	// Opts passes as "root_hash_sig_key_desc <desc>". Both empty when unsigned.
+	RootHashSig        string `json:"root_hash_sig,omitempty"`
+	RootHashSigKeyDesc string `json:"root_hash_sig_key_desc,omitempty"`
 }
 
 // Crypt holds every dm-crypt table parameter except the key.
@@ -248,6 +266,10 @@ func (m *Manifest) HasTarget(target string) bool {
 // KeyDesc is the keyring description of a crypt key for the mapped name.
 func KeyDesc(name string) string { return "rules_dm:" + name }
 
+// SigKeyDesc is the keyring description of the root-hash signature of a
+// verity layer with the given mapped name.
+func SigKeyDesc(layerName string) string { return "rules_dm:" + layerName + ":roothash-sig" }
+
 // LayerName gives the mapped name of a layer: the top is name, the others
 // name-target.
 func LayerName(name, target string, top bool) string {
@@ -300,6 +322,12 @@ func ValidPath(s string) bool {
 	return rePath.MatchString(s) && !strings.Contains(s, "..")
 }
 
+// ValidBootPath reports whether s is "boot/<plain file name>".
+func ValidBootPath(s string) bool {
+	rest, ok := strings.CutPrefix(s, BootDir+"/")
+	return ok && ValidPath(rest)
+}
+
 // Validate checks every rule of the contract.
 func (m *Manifest) Validate() error {
 	bad := func(format string, a ...any) error {
@@ -323,22 +351,30 @@ func (m *Manifest) Validate() error {
 	if !isHexN(m.Input.SHA256, 64) {
 		return bad("input.sha256: want 64 lowercase hex digits")
 	}
-	if len(m.Artifacts) < 1 || len(m.Artifacts) > 2 {
-		return bad("want 1 or 2 artifacts, got %d", len(m.Artifacts))
+	if len(m.Artifacts) < 1 || len(m.Artifacts) > 3+MaxBootArtifacts {
+		return bad("want 1..%d artifacts, got %d", 3+MaxBootArtifacts, len(m.Artifacts))
 	}
 	roles := map[string]bool{}
 	paths := map[string]bool{}
+	nboot := 0
 	for i, a := range m.Artifacts {
-		if !oneOf(a.Role, RoleData, RoleMeta) {
+		if !oneOf(a.Role, RoleData, RoleMeta, RoleSignature, RoleBoot) {
 			return bad("artifacts[%d]: unknown role %q", i, a.Role)
 		}
-		if roles[a.Role] {
-			return bad("artifacts[%d]: duplicate role %q", i, a.Role)
+		if a.Role == RoleBoot {
+			nboot++
+			if !ValidBootPath(a.Path) {
+				return bad("artifacts[%d].path %q: a boot artifact is boot/<name> (A-Za-z0-9_.+-, no '..')", i, a.Path)
+			}
+		} else {
+			if roles[a.Role] {
+				return bad("artifacts[%d]: duplicate role %q", i, a.Role)
+			}
+			if !ValidPath(a.Path) {
+				return bad("artifacts[%d].path %q: want a plain file name (no '/', no '..', A-Za-z0-9_.+-)", i, a.Path)
+			}
 		}
 		roles[a.Role] = true
-		if !ValidPath(a.Path) {
-			return bad("artifacts[%d].path %q: want a plain file name (no '/', no '..', A-Za-z0-9_.+-)", i, a.Path)
-		}
 		if paths[a.Path] {
 			return bad("artifacts[%d]: duplicate path %q", i, a.Path)
 		}
@@ -349,6 +385,9 @@ func (m *Manifest) Validate() error {
 		if !isHexN(a.SHA256, 64) {
 			return bad("artifacts[%d].sha256: want 64 lowercase hex digits", i)
 		}
+	}
+	if nboot > MaxBootArtifacts {
+		return bad("at most %d boot artifacts, got %d", MaxBootArtifacts, nboot)
 	}
 	if !roles[RoleData] {
 		return bad("no artifact with role data")
@@ -376,6 +415,21 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Top() != m.Name {
 		return bad("top layer name %q differs from name %q", m.Top(), m.Name)
+	}
+	signed := ""
+	for _, l := range m.Layers {
+		if l.Verity != nil && l.Verity.RootHashSig != "" {
+			if signed != "" {
+				return bad("at most one verity layer carries a root hash signature")
+			}
+			signed = l.Verity.RootHashSig
+		}
+	}
+	if sa := m.Artifact(RoleSignature); sa != nil && sa.Path != signed {
+		return bad("signature artifact %q is not the root_hash_sig of a verity layer", sa.Path)
+	}
+	if signed != "" && m.Artifact(RoleSignature) == nil && !m.partial {
+		return bad("root_hash_sig %q has no signature artifact", signed)
 	}
 	if roles[RoleMeta] != usesMeta {
 		if usesMeta {
@@ -561,6 +615,22 @@ func (l *Layer) validate(i int, haveMeta bool) error {
 			if strings.Contains(v.Opts, "@META@") && !haveMeta {
 				return errors.New("verity.opts uses @META@ but there is no meta artifact")
 			}
+		}
+		if (v.RootHashSig == "") != (v.RootHashSigKeyDesc == "") {
+			return errors.New("verity: root_hash_sig and root_hash_sig_key_desc go together")
+		}
+		if v.RootHashSig != "" {
+			if !ValidPath(v.RootHashSig) {
+				return fmt.Errorf("verity.root_hash_sig %q: want a plain file name", v.RootHashSig)
+			}
+			if !reKeyDesc.MatchString(v.RootHashSigKeyDesc) || !strings.Contains(v.RootHashSigKeyDesc, ":") {
+				return fmt.Errorf("verity.root_hash_sig_key_desc %q not allowed (want prefix:name of A-Za-z0-9_.:+-)", v.RootHashSigKeyDesc)
+			}
+		}
+		if n := strings.Count(" "+v.Opts+" ", " root_hash_sig_key_desc "); n > 1 ||
+			(v.RootHashSig != "") != strings.Contains(" "+v.Opts+" ", " root_hash_sig_key_desc "+v.RootHashSigKeyDesc+" ") ||
+			(v.RootHashSig == "" && n > 0) {
+			return errors.New("verity.opts must hold \"root_hash_sig_key_desc <root_hash_sig_key_desc>\" exactly when signed")
 		}
 		dev := func(d string) string {
 			return map[string]string{DeviceData: "@DATA@", DeviceMeta: "@META@", DeviceLower: "@LOWER@"}[d]

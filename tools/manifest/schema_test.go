@@ -22,6 +22,24 @@ func TestSchemaAgreesWithValidate(t *testing.T) {
 			t.Fatalf("%s: schema rejects a valid manifest: %v", st, err)
 		}
 	}
+	sb, err := manifest.Marshal(manifest.Signed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schematest.Validate(sb); err != nil {
+		t.Fatalf("signed: schema rejects a valid manifest: %v", err)
+	}
+	var sm map[string]any
+	json.Unmarshal(sb, &sm)
+	sm["artifacts"].([]any)[3].(map[string]any)["path"] = "veritytab"
+	if bb, _ := json.Marshal(sm); schematest.Validate(bb) == nil {
+		t.Fatal("schema accepts a boot artifact outside boot/")
+	}
+	json.Unmarshal(sb, &sm)
+	sm["artifacts"].([]any)[1].(map[string]any)["path"] = "boot/x.p7s"
+	if bb, _ := json.Marshal(sm); schematest.Validate(bb) == nil {
+		t.Fatal("schema accepts a signature artifact under boot/")
+	}
 	b, _ := manifest.Marshal(manifest.Sample(manifest.StackVerityThenCrypt))
 	breaks := map[string]func(m map[string]any){
 		"schema_version": func(m map[string]any) { m["schema_version"] = 2 },

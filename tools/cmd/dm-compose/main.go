@@ -86,6 +86,11 @@ func build(args []string) error {
 	fs.StringVar(&o.NewRoot, "newroot", "", "mount default: mount point (empty: the activator's default)")
 	fs.Var(&mountOpts, "mount-opts", "mount default: options (default ro for verity stacks, else empty)")
 	fs.BoolVar(&o.Force, "force", false, "replace an outdir that already holds a manifest")
+	fs.StringVar(&o.VeritySignKey, "verity-sign-key", "", "PEM RSA private key: sign the verity root hash (verity.roothash.p7s, detached PKCS#7)")
+	fs.StringVar(&o.VeritySignCert, "verity-sign-cert", "", "PEM X.509 certificate of --verity-sign-key (its issuer and serial name the signer)")
+	fs.StringVar(&o.Boot.Data, "boot-data-dev", "", "DATA_DEV as boot/* name it (default: partition label NAME-data: PARTLABEL= in dm-mod.create, /dev/disk/by-partlabel/ in the tabs)")
+	fs.StringVar(&o.Boot.Meta, "boot-meta-dev", "", "META_DEV as boot/* name it (default: partition label NAME-meta)")
+	fs.StringVar(&o.Boot.KeyDir, "boot-key-dir", "", "directory of the key files crypttab/integritytab name, <mapped name>.key (default "+compose.DefaultBootKeyDir+")")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -140,6 +145,7 @@ func verify(args []string) error {
 	ikey := cli.KeyFlags{Prefix: "integrity-"}
 	ikey.Register(fs, "dm-integrity hmac-sha256")
 	in := fs.String("in", "", "plaintext filesystem image to compare with the manifest's input")
+	certPath := fs.String("verity-sign-cert", "", "certificate to check the verity root hash signature with")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -155,7 +161,13 @@ func verify(args []string) error {
 	if err != nil {
 		return err
 	}
-	return compose.VerifyWith(pos[0], compose.VerifyKeys{Crypt: k, Integrity: ik}, *in, os.Stdout)
+	vk := compose.VerifyKeys{Crypt: k, Integrity: ik}
+	if *certPath != "" {
+		if vk.SignCert, err = compose.LoadCert(*certPath); err != nil {
+			return err
+		}
+	}
+	return compose.VerifyWith(pos[0], vk, *in, os.Stdout)
 }
 
 func checkEnv(args []string) error {
