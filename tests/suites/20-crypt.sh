@@ -315,9 +315,18 @@ while IFS='|' read -r head itable ctable; do
 		case " $bad" in *" 5 "*) ok5=1 ;; *) ok5=0 ;; esac
 		if [ "$got" != "$sha" ] && [ $ok5 = 1 ] && ! echo " $bad" | grep -q ' \(8\|9\|1[0-5]\) '; then echo "DMTEST-OK a$n"; else echo "DMTEST-BAD a$n: tampered read sha256 $got, failing sectors: $bad"; fail=1; fi
 		;;
-	*) if [ "$got" = "$sha" ]; then echo "DMTEST-OK a$n"; else echo "DMTEST-BAD a$n: sha256 $got"; fail=1; fi ;;
+	*)
+		if [ "$got" = "$sha" ]; then echo "DMTEST-OK a$n"; else echo "DMTEST-BAD a$n: sha256 $got"; fail=1; fi
+		# then the kernel writes new plaintext (random IVs, via the journal)
+		if dd if="$DMTEST_FILES/aw$n.img" of="/dev/mapper/ac$n" bs=4096 2>/dev/null && sync; then
+			echo "DMTEST-WROTE a$n"
+		else
+			echo "DMTEST-BAD a$n: write failed"
+			fail=1
+		fi
+		;;
 	esac
-	dmsetup remove "ac$n"; dmsetup remove "ai$n"; dmsetup remove "am$n"; dmsetup remove "ad$n"
+	dmsetup remove "ac$n" && dmsetup remove "ai$n" && dmsetup remove "am$n" && dmsetup remove "ad$n" || fail=1
 done <"$DMTEST_FILES/aead"
 sync
 exit $fail
@@ -383,6 +392,7 @@ tags = open(tagsf, "rb").read()
 assert len(tags) == size // ss * tag
 meta += tags + bytes(-len(tags) % 65536)  # tag area rounded up to 64 KiB (buffer_sectors 128)
 open(out, "wb").write(meta)
+print(initial)  # the tags start at sector `initial`
 EOF
 kernel_prepare_aead() {
 	rm -f kfiles/aead diskC.img diskD.img
@@ -396,7 +406,9 @@ kernel_prepare_aead() {
 		# tamper: one flipped ciphertext byte in sector 5; the kernel must refuse it
 		[ -n "$_tamper" ] && printf '\001' | dd of="a$_n.enc" bs=1 seek=$((5 * _ss + 17)) conv=notrunc status=none
 		_tag=$(($(stat -c %s "a$_n.tags") / (65536 / _ss)))
-		"$PY" mkmeta.py "$_tag" "$_ss" 65536 "a$_n.tags" "a$_n.meta" || return 1
+		_init=$("$PY" mkmeta.py "$_tag" "$_ss" 65536 "a$_n.tags" "a$_n.meta") || return 1
+		echo "$_init" >"a$_n.init"
+		rand "kfiles/aw$_n.img" 65536
 		_msec=$(($(stat -c %s "a$_n.meta") / 512))
 		[ "$_msec" -le 1024 ] || return 1
 		dd if="a$_n.enc" of=diskC.img bs=512 seek=$(((_n - 1) * 128)) conv=notrunc status=none
@@ -443,8 +455,18 @@ kernel_checks() {
 			check "kernel refuses the tampered sector of our AEAD image (only its 4 KiB page): $_spec ss=$_ss" grep -q "^DMTEST-OK a${_n}t\$" kguest.log
 		else
 			check "kernel reads our AEAD image: $_spec key=$_kl ss=$_ss" grep -q "^DMTEST-OK a$_n\$" kguest.log
+			check "we verify and decrypt what the kernel wrote (AEAD, random IVs): $_spec ss=$_ss" kernel_decrypt_aead "$_n" "$_spec" "$_ss"
 		fi
 	done <kaead.txt
+}
+kernel_decrypt_aead() { # N SPEC SS: data and tags as the kernel left them on disks C and D
+	grep -q "^DMTEST-WROTE a$1\$" kguest.log || return 1
+	dd if=diskC.img of="a$1.kw" bs=512 skip=$((($1 - 1) * 128)) count=128 status=none
+	_ts=$(($(stat -c %s "a$1.tags") / (65536 / $3)))
+	dd if=diskD.img of="a$1.kwtags" bs=1 skip=$(((($1 - 1) * 1024 + $(cat "a$1.init")) * 512)) count=$((65536 * _ts / $3)) status=none
+	! cmp -s "a$1.kwtags" "a$1.tags" &&
+		"$DC" decrypt --cipher "$2" --key-file "a$1.key" --sector-size "$3" --tags "a$1.kwtags" "a$1.kw" "a$1.kwback" &&
+		cmp "kfiles/aw$1.img" "a$1.kwback"
 }
 kernel_decrypt() { # N SPEC SS IVOFF [--iv-large-sectors]
 	grep -q "^DMTEST-WROTE w$1\$" kguest.log &&
