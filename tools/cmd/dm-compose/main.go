@@ -5,6 +5,7 @@
 //	dm-compose env manifest.json manifest.env
 //	dm-compose verify manifest.json [--key-file F | --key-hex HEX] [--in fs.img]
 //	dm-compose check-env manifest.env [manifest.json]
+//	dm-compose inspect OUTDIR|manifest.json [--json] [--deep]
 //
 // check-env reads a manifest.env with the strict parser the activators use
 // (tools/manifest.ParseEnv + FromEnv) and, given the manifest.json too, checks
@@ -23,7 +24,7 @@ import (
 	"github.com/rules-dm/rules_dm/tools/manifest"
 )
 
-const usage = "usage: dm-compose build|env|verify|check-env ... (dm-compose <command> --help)"
+const usage = "usage: dm-compose build|env|verify|check-env|inspect ... (dm-compose <command> --help)"
 
 func main() { cli.Main("dm-compose", run) }
 
@@ -40,6 +41,8 @@ func run(args []string) error {
 		return verify(args[1:])
 	case "check-env":
 		return checkEnv(args[1:])
+	case "inspect":
+		return inspect(args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil
@@ -201,5 +204,33 @@ func checkEnv(args []string) error {
 		}
 	}
 	fmt.Printf("ok   %s: %d layers, top %s, stack %s\n", pos[0], len(m.Layers), m.Top(), m.Stack)
+	return nil
+}
+
+func inspect(args []string) error {
+	fs := cli.NewFlagSet("dm-compose inspect")
+	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	deep := fs.Bool("deep", false, "also check the sha256 of every artifact (reads them all)")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.Usagef("usage: dm-compose inspect OUTDIR|manifest.json [--json] [--deep]")
+	}
+	in, err := compose.Inspect(pos[0], *deep)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := in.WriteJSON(os.Stdout); err != nil {
+			return err
+		}
+	} else {
+		in.WriteText(os.Stdout)
+	}
+	if n := len(in.Problems); n > 0 {
+		return fmt.Errorf("%s: %d problem(s), first: %s", pos[0], n, in.Problems[0])
+	}
 	return nil
 }
