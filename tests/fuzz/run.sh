@@ -22,6 +22,13 @@
 #   FUZZ_OUT=DIR                  where crashers and logs go
 #   FUZZ_SRC=DIR                  use this copy instead of making one (it must be
 #                                 a copy: go test writes testdata/fuzz there)
+#   FUZZ_TIMEOUT=30m              go test -timeout (above FUZZTIME: go test's
+#                                 default of 10m would cut a 10m run short)
+#
+# A target that fails with "context deadline exceeded" and writes no failing
+# input hit Go's fuzz coordinator race (golang/go#75804, fixed in Go 1.27; we
+# are on 1.26): it is retried once, and reported as "flake" (not a failure)
+# if that happens again. A failing input always fails the run.
 #
 # CI runs it briefly (tests/suites/80-badinput.sh: 2s per target, well under
 # 2 minutes for the whole run); long runs: tests/fuzz/REPORT.md.
@@ -31,10 +38,11 @@ FUZZTIME=${1:-5s}
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 PARALLEL=${FUZZ_PARALLEL:-1}
 BUDGET=${FUZZ_BUDGET:-120}
+TIMEOUT=${FUZZ_TIMEOUT:-30m}
 
 case $FUZZTIME in
 -h | --help)
-	sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
 *[!0-9a-z.]* | '')
@@ -104,13 +112,22 @@ for t in "${targets[@]}"; do
 		continue
 	fi
 	log="$OUT/${pkg//\//_}.$n.log"
-	echo "== $pkg $n (-fuzztime=$FUZZTIME)" >&2
-	if go test -run='^$' -fuzz="^$n\$" -fuzztime="$FUZZTIME" -parallel="$PARALLEL" "$d" >"$log" 2>&1; then
-		res=ok
-	else
-		res=FAIL
-		failed=$((failed + 1))
-	fi
+	res=""
+	for try in 1 2; do
+		echo "== $pkg $n (-fuzztime=$FUZZTIME)" >&2
+		if go test -run='^$' -fuzz="^$n\$" -fuzztime="$FUZZTIME" -parallel="$PARALLEL" -timeout="$TIMEOUT" "$d" >"$log" 2>&1; then
+			res=ok${res:+" (retried after a flake)"}
+			break
+		fi
+		if grep -q 'Failing input written to' "$log" || ! grep -q 'context deadline exceeded' "$log"; then
+			res=FAIL
+			break
+		fi
+		cp "$log" "$log.flake$try"
+		echo "---- $pkg $n: context deadline exceeded, no failing input (golang/go#75804)" >&2
+		res="flake (golang/go#75804)"
+	done
+	[ "$res" = FAIL ] && failed=$((failed + 1))
 	# last progress line: "fuzz: elapsed: 5s, execs: 123 (25/sec), new interesting: 2 (total: 9)"
 	last=$(grep -E '^fuzz: elapsed:' "$log" | tail -n 1)
 	execs=$(printf '%s\n' "$last" | sed -n 's/.*execs: \([0-9]*\).*/\1/p')
@@ -132,10 +149,10 @@ for t in "${targets[@]}"; do
 	rows+=("$pkg|$n|$res|${execs:--}|${newi:--}")
 done
 
-printf '%-22s %-24s %-10s %12s %8s\n' package target result execs new
+printf '%-20s %-22s %-26s %10s %6s\n' package target result execs new
 for r in "${rows[@]}"; do
 	IFS='|' read -r p n res e ni <<<"$r"
-	printf '%-22s %-24s %-10s %12s %8s\n' "$p" "$n" "$res" "$e" "$ni"
+	printf '%-20s %-22s %-26s %10s %6s\n' "$p" "$n" "$res" "$e" "$ni"
 done
 echo "fuzz: ${#targets[@]} targets, $failed failed, $(($(date +%s) - start)) s; logs in $OUT"
 [ "$failed" -eq 0 ]
