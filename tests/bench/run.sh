@@ -203,7 +203,7 @@ f2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 cat <<EOF
 ## Benchmark ($( [ "$QUICK" = 1 ] && echo "BENCH_QUICK: ${DENSE_MIB} MiB dense, ${SPARSE_MIB} MiB sparse with ${SPARSE_DATA_MIB} MiB data" || echo "1 GiB dense, 8 GiB sparse with 256 MiB data"))
 
-Commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown).
+Built from: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && [ -n "$(git status --porcelain --untracked-files=no -- tools 2>/dev/null)" ] && echo " plus uncommitted changes under tools/").
 Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r); $(go version | cut -d' ' -f3), $(openssl version | cut -d' ' -f1-2), $(veritysetup --version | cut -d' ' -f1-2).
 Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average $load0 before, $load1 after (shared machine); best of $RUNS runs.
 Inputs in $D (page cache warm except where noted); verity and crypt outputs in $O$(df --output=fstype "$O" 2>/dev/null | tail -1 | sed 's/^/ (/; s/$/)/').
