@@ -101,3 +101,38 @@ func TestErrors(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// Progress goes to stderr only on a terminal: with stderr a file, format and
+// verify write nothing there, with or without --quiet.
+func TestNoProgressWhenNotTerminal(t *testing.T) {
+	dir := t.TempDir()
+	data := writeData(t, dir, 300*4096)
+	errf, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	old := os.Stderr
+	os.Stderr = errf
+	defer func() { os.Stderr = old }()
+	params := filepath.Join(dir, "p.json")
+	for i, q := range [][]string{nil, {"--quiet"}} {
+		hash := filepath.Join(dir, "hash"+strings.Repeat("q", i))
+		args := append([]string{"format", data, hash, "--seed", "s", "--params-out", params}, q...)
+		if err := run(args); err != nil {
+			t.Fatal(err)
+		}
+		var f fragment
+		b, _ := os.ReadFile(params)
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(append([]string{"verify", data, hash, f.RootHash}, q...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, _ := errf.Stat(); fi.Size() != 0 {
+		b, _ := os.ReadFile(errf.Name())
+		t.Errorf("stderr got %q", b)
+	}
+}
