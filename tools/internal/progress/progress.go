@@ -39,6 +39,7 @@ type Bar struct {
 	stop     chan struct{}
 	finished chan struct{}
 	once     sync.Once
+	stopTick func()
 	drawn    bool // a line is on screen (draw goroutine only)
 	draws    int  // redraws so far (tests)
 }
@@ -51,7 +52,10 @@ func New(label string, total int64, quiet bool) *Bar {
 	if quiet || os.Getenv("TERM") == "dumb" || !IsTerminal(os.Stderr) {
 		return nil
 	}
-	return start(label, total, os.Stderr, time.Now, time.NewTicker(Interval).C)
+	tk := time.NewTicker(Interval)
+	b := start(label, total, os.Stderr, time.Now, tk.C)
+	b.stopTick = tk.Stop
+	return b
 }
 
 // start begins drawing on out at every tick.
@@ -107,6 +111,9 @@ func (b *Bar) Done() {
 	b.once.Do(func() {
 		close(b.stop)
 		<-b.finished
+		if b.stopTick != nil {
+			b.stopTick()
+		}
 	})
 }
 
