@@ -153,6 +153,19 @@ build() { # OUTDIR STACK [opts...]
 	"$DC" build --in fs.img --outdir "$o" --stack "$s" "${KA[@]}" "$@"
 }
 
+# refuse NAME REGEX ARGS...: dm-compose must fail with one stderr line matching REGEX and
+# leave no manifest, no image and no temporary file behind.
+nothing_left() { # DIR
+	[ ! -e "$1" ] || [ -z "$(ls -A "$1")" ]
+}
+refuse() { # NAME REGEX ARGS...
+	local name=$1 re=$2
+	shift 2
+	rm -rf bad
+	expect_fail "refuse: $name" "$re" "$DC" "$@"
+	check "refuse: $name: nothing left in the outdir" nothing_left bad
+}
+
 # --- every stack, default layout ------------------------------------------------
 for s in $STACKS; do
 	o=out-$s
@@ -271,8 +284,8 @@ check "iv_large_sectors oracle" crypt_oracle large/manifest.json 0 xts.key large
 # tags on the meta image
 check "integrity-then-crypt --profile aead (gcm): build" \
 	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir aead --stack integrity-then-crypt --profile aead --key-file k32.key >/dev/null"
-check "aead: two layers, integrity (hash none) then crypt (integrity:28:aead)" \
-	sh -c "[ \"\$(get aead/manifest.json layers.0.integrity.hash) \$(get aead/manifest.json layers.1.crypt.integrity) \$(get aead/manifest.json layers.1.crypt.cipher)\" = 'none 28:aead capi:gcm(aes)-random' ]"
+aead_shape() { [ "$(get aead/manifest.json layers.0.integrity.hash) $(get aead/manifest.json layers.1.crypt.integrity) $(get aead/manifest.json layers.1.crypt.cipher)" = 'none 28:aead capi:gcm(aes)-random' ]; }
+check "aead: two layers, integrity (hash none) then crypt (integrity:28:aead)" aead_shape
 check "aead: integritysetup dump (tag size 28, no internal hash)" integrity_oracle aead/manifest.json 0 aead/integrity.meta.img
 check "aead: OpenSSL AES-GCM opens every sector with its [tag|IV] and gives fs.img" \
 	sh -c "'$PY' '$WORK/oracle.py' aead-gcm k32.key 4096 aead/data.img aead/integrity.meta.img \$(( (8 + \$('$PY' '$WORK/oracle.py' get aead/manifest.json layers.0.integrity.journal_sectors)) * 512 )) aead.plain && cmp aead.plain fs.img"
@@ -286,6 +299,108 @@ cp -r aead aead.tamper
 printf 'X' | dd of=aead.tamper/integrity.meta.img bs=1 seek=$((139264 + 28 * 5 + 20)) conv=notrunc 2>/dev/null
 check "aead: a flipped IV byte fails OpenSSL authentication" \
 	sh -c "! '$PY' '$WORK/oracle.py' aead-gcm k32.key 4096 aead.tamper/data.img aead.tamper/integrity.meta.img 139264 /dev/null 2>/dev/null"
+
+# --- root-hash signature (--verity-sign-key/--verity-sign-cert) ---------------------
+# A throw-away self-signed RSA certificate; the signature must verify with openssl cms over
+# the root hash as lowercase hex without a newline (what the kernel and veritysetup
+# --root-hash-signature check), and be byte-identical to the kernel documentation's recipe
+# (openssl smime -sign -nocerts -noattr -binary).
+if openssl req -x509 -newkey rsa:2048 -nodes -keyout sign.key -out sign.crt -days 3650 -subj "/CN=rules_dm 40-compose" >/dev/null 2>&1 &&
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 3650 -subj "/CN=other" >/dev/null 2>&1; then
+	check "signed verity-only: build" "$DC" build --in fs.img --outdir sig --stack verity-only --verity-sign-key sign.key --verity-sign-cert sign.crt
+	get sig/manifest.json layers.0.verity.root_hash | tr -d '\n' >sig.roothash.txt
+	check "signed: openssl cms -verify of verity.roothash.p7s over the hex root hash" \
+		openssl cms -verify -binary -inform DER -in sig/verity.roothash.p7s -content sig.roothash.txt -CAfile sign.crt -certfile sign.crt -out /dev/null
+	check "signed: byte-identical to openssl smime -sign -nocerts -noattr -binary -md sha256" \
+		sh -c "openssl smime -sign -nocerts -noattr -binary -md sha256 -in sig.roothash.txt -inkey sign.key -signer sign.crt -outform der -out sig.ref.p7s && cmp sig.ref.p7s sig/verity.roothash.p7s"
+	check "signed: openssl cms -verify refuses another certificate" \
+		sh -c "! openssl cms -verify -binary -inform DER -in sig/verity.roothash.p7s -content sig.roothash.txt -CAfile other.crt -certfile other.crt -out /dev/null 2>/dev/null"
+	check "signed: openssl cms -verify refuses a root hash with a newline" \
+		sh -c "cp sig.roothash.txt nl.txt && echo >>nl.txt && ! openssl cms -verify -binary -inform DER -in sig/verity.roothash.p7s -content nl.txt -CAfile sign.crt -certfile sign.crt -out /dev/null 2>/dev/null"
+	sig_recorded() {
+		[ "$(get sig/manifest.json artifacts.1.role) $(get sig/manifest.json artifacts.1.path) $(get sig/manifest.json layers.0.verity.root_hash_sig)" = 'signature verity.roothash.p7s verity.roothash.p7s' ] &&
+			grep -qx "DMTOOLS_L0_VERITY_OPTS='root_hash_sig_key_desc rules_dm:dmroot:roothash-sig'" sig/manifest.env &&
+			grep -qx "DMTOOLS_L0_VERITY_SIG_PATH='verity.roothash.p7s'" sig/manifest.env &&
+			grep -qx "DMTOOLS_L0_VERITY_SIG_DESC='rules_dm:dmroot:roothash-sig'" sig/manifest.env
+	}
+	check "signed: manifest records it (artifact role signature, root_hash_sig, key desc in opts and env)" sig_recorded
+	check "signed: no dm-mod.create (the kernel has no user key at init); veritytab carries the signature" \
+		sh -c "[ ! -e sig/boot/dm-mod.create ] && grep -q \"root-hash-signature=base64:\$(base64 -w0 sig/verity.roothash.p7s)\" sig/boot/veritytab"
+	check "signed: env round trip + strict reader" sh -c "'$DC' env sig/manifest.json sig.env && cmp sig.env sig/manifest.env && '$DC' check-env sig/manifest.env sig/manifest.json"
+	check "signed: dm-compose verify --verity-sign-cert" "$DC" verify sig/manifest.json --verity-sign-cert sign.crt
+	expect_fail "signed: dm-compose verify with another certificate" "signer is not the given certificate" "$DC" verify sig/manifest.json --verity-sign-cert other.crt
+	check "signed: reproducible" sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir sig.again --stack verity-only --verity-sign-key sign.key --verity-sign-cert sign.crt >/dev/null && diff -r sig sig.again"
+	check "signed verity-then-crypt: build + verify" \
+		sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir sigvtc --stack verity-then-crypt --key-file xts.key --verity-sign-key sign.key --verity-sign-cert sign.crt >/dev/null && '$DC' verify sigvtc/manifest.json --key-file xts.key --verity-sign-cert sign.crt --in fs.img"
+	refuse "sign key without certificate" "go together" build --in fs.img --outdir bad --stack verity-only --verity-sign-key sign.key
+	refuse "sign on a stack without verity" "need a stack with a verity layer" build --in fs.img --outdir bad --stack crypt-only --key-file xts.key --verity-sign-key sign.key --verity-sign-cert sign.crt
+	refuse "sign key not matching the certificate" "does not hold the public key" build --in fs.img --outdir bad --stack verity-only --verity-sign-key other.key --verity-sign-cert sign.crt
+else
+	skip "root-hash signatures" "openssl req failed"
+fi
+
+# --- boot-time outputs (boot/dm-mod.create, veritytab, integritytab, crypttab) --------
+# Host oracles: the systemd generators (systemd-veritysetup/-integritysetup/-cryptsetup-
+# generator, pointed at our tabs with SYSTEMD_*TAB) must turn every line into a unit whose
+# ExecStart carries the line's fields; veritysetup verify with the veritytab fields; OpenSSL
+# decryption with the crypttab fields; integritysetup dump of the integritytab device.
+# The kernel checks dm-mod.create further below.
+gen_oracle() { # TAB FILE: the generator's units hold one "attach NAME" per line
+	local tab=$1 f=$2 g n
+	g=/usr/lib/systemd/system-generators/systemd-${tab%tab}setup-generator
+	[ "$tab" = crypttab ] && g=/usr/lib/systemd/system-generators/systemd-cryptsetup-generator
+	[ -x "$g" ] || { echo "no $g"; return 0; }
+	rm -rf gen && mkdir -p gen/n gen/e gen/l
+	case $tab in
+	veritytab) SYSTEMD_VERITYTAB=$f "$g" gen/n gen/e gen/l ;;
+	integritytab) SYSTEMD_INTEGRITYTAB=$f "$g" gen/n gen/e gen/l ;;
+	crypttab) SYSTEMD_CRYPTTAB=$f "$g" gen/n gen/e gen/l ;;
+	esac || return 1
+	grep -v '^#' "$f" | while read -r n dev rest; do
+		grep -h "^ExecStart=.* attach '$n' '$dev'" gen/n/*.service || { echo "no unit attaching $n on $dev"; return 1; }
+	done
+}
+byplabel() { # /dev/disk/by-partlabel/dmroot-data -> the outdir's image
+	case $1 in */dmroot-data) echo "$2/data.img" ;; */dmroot-meta) echo "$2/integrity.meta.img" ;; *) echo "$1" ;; esac
+}
+for s in verity-only verity-then-crypt crypt-then-verity integrity-only integrity-then-crypt crypt-then-integrity crypt-only; do
+	o=out-$s
+	for t in veritytab integritytab crypttab; do
+		[ -e "$o/boot/$t" ] && check "$s: boot/$t: the systemd generator accepts every line" gen_oracle $t "$o/boot/$t"
+	done
+	check "$s: boot artifacts are recorded (role boot, sha256)" \
+		sh -c "cd $o && for f in boot/*; do grep -q \"\\\"path\\\": \\\"\$f\\\"\" manifest.json || exit 1; done && '$DC' verify manifest.json >/dev/null"
+done
+check "verity-only: dm-mod.create is written, integrity/crypt stacks have none" \
+	sh -c "[ -s out-verity-only/boot/dm-mod.create ] && [ ! -e out-verity-then-crypt/boot/dm-mod.create ] && [ ! -e out-crypt-only/boot/dm-mod.create ]"
+veritytab_oracle() { # OUTDIR: veritysetup verify with the fields of its veritytab line
+	# shellcheck disable=SC2046
+	set -- $(grep -v '^#' "$1/boot/veritytab") "$1"
+	[ "$#" = 6 ] && [ "${5%%=*}" = hash-offset ] &&
+		veritysetup verify "$(byplabel "$2" "$6")" "$(byplabel "$3" "$6")" "$4" --"$5"
+}
+check "verity-only: veritytab fields verify with veritysetup" veritytab_oracle out-verity-only
+check "integrity-only: integritytab names the meta image (superblock) and data-device" \
+	sh -c "grep -v '^#' out-integrity-only/boot/integritytab | grep -qx 'dmroot /dev/disk/by-partlabel/dmroot-meta - data-device=/dev/disk/by-partlabel/dmroot-data,integrity-algorithm=crc32c' && integritysetup dump out-integrity-only/integrity.meta.img | grep -q '^integrity_tag_size 4'"
+check "crypt-only: crypttab fields decrypt data.img with OpenSSL" \
+	sh -c "set -- \$(grep -v '^#' out-crypt-only/boot/crypttab) && o=\$4 && c=\$(echo \$o | tr , '\n' | sed -n 's/^cipher=//p') && ss=\$(echo \$o | tr , '\n' | sed -n 's/^sector-size=//p') && bits=\$(echo \$o | tr , '\n' | sed -n 's/^size=//p') && [ \$bits = \$((\$(stat -c %s xts.key) * 8)) ] && '$PY' '$WORK/oracle.py' decrypt \$c xts.key \$ss 0 out-crypt-only/data.img ct.plain && cmp ct.plain fs.img"
+check "aead stack: no crypttab/integritytab line (systemd's plain mode has no AEAD), no boot dir" sh -c "[ ! -e aead/boot ]"
+check "--boot-data-dev / --boot-key-dir land in every boot file" \
+	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir bdev --stack crypt-then-verity --key-file xts.key --boot-data-dev /dev/vdc --boot-key-dir /run/keys >/dev/null &&
+	grep -qx 'dmroot-crypt /dev/vdc /run/keys/dmroot-crypt.key plain,cipher=aes-xts-plain64,size=512,sector-size=4096' bdev/boot/crypttab &&
+	grep -q '^dmroot /dev/mapper/dmroot-crypt /dev/mapper/dmroot-crypt ' bdev/boot/veritytab"
+refuse "bad --boot-data-dev" "boot device" build --in fs.img --outdir bad --stack verity-only --boot-data-dev '/dev/vda,1'
+
+# --- dm-compose inspect ------------------------------------------------------------------
+check "inspect: human table" sh -c "'$DC' inspect aead >insp.txt && grep -q 'integrity-then-crypt (profile aead)' insp.txt && grep -q 'hash none, tag 28' insp.txt && grep -q 'logon:rules_dm:dmroot' insp.txt"
+check "inspect --json --deep: every artifact present, size ok, sha256 match" \
+	sh -c "'$DC' inspect sig/manifest.json --json --deep >insp.json && '$PY' -c \"import json,sys; d=json.load(open('insp.json')); sys.exit(0 if d['problems']==[] and all(a['present'] and a['size_ok'] and a['sha256_status']=='match' for a in d['artifacts']) and d['keys'][0]['keyring']=='user:rules_dm:dmroot:roothash-sig' else 1)\""
+cp -r out-integrity-only insp.bad
+printf 'X' | dd of=insp.bad/integrity.meta.img bs=1 seek=9000 conv=notrunc 2>/dev/null
+check "inspect (shallow) of a flipped byte: sizes still ok" "$DC" inspect insp.bad
+expect_fail "inspect --deep names the flipped artifact" "integrity.meta.img: sha256" "$DC" inspect insp.bad --deep
+truncate -s 4096 insp.bad/data.img
+expect_fail "inspect: truncated data.img" "data.img: 4096 bytes" "$DC" inspect insp.bad
 
 check "--seed changes the verity salt" \
 	sh -c "$(printf '%q ' "$DC") build --in fs.img --outdir seeded --stack verity-only --seed other >/dev/null && ! cmp -s seeded/data.img out-verity-only/data.img"
@@ -307,16 +422,6 @@ check "ext4 1 KiB blocks: forced --sector-size 4096 warns it will not mount" \
 # --- refusals --------------------------------------------------------------------
 # Each must fail with one stderr line, and leave no manifest, no image and no
 # temporary file behind.
-nothing_left() { # DIR
-	[ ! -e "$1" ] || [ -z "$(ls -A "$1")" ]
-}
-refuse() { # NAME REGEX ARGS...
-	local name=$1 re=$2
-	shift 2
-	rm -rf bad
-	expect_fail "refuse: $name" "$re" "$DC" "$@"
-	check "refuse: $name: nothing left in the outdir" nothing_left bad
-}
 head -c $((4096 * 100 + 512)) fs.img >odd.img
 head -c 1000 fs.img >tiny.img
 head -c 48 /dev/urandom >k48.key
@@ -454,19 +559,63 @@ else
 	echo "fecbad fec - ${#kimgs[@]} 0 read" >>kfiles/list
 	kimgs+=(kfecbad.img)
 	# boot/dm-mod.create of a verity-only build whose data device is the next guest disk
-	bootdev=/dev/vd$(echo abcdefghijklmnopqrstuvwxyz | cut -c$((${#kimgs[@]} + 1)))
-	if "$DC" build --in fs.img --outdir k-boot --stack verity-only --boot-data-dev "$bootdev" >/dev/null 2>&1 &&
+	nextdev() { echo /dev/vd$(echo abcdefghijklmnopqrstuvwxyz | cut -c$((${#kimgs[@]} + 1 + ${1:-0}))); }
+	if "$DC" build --in fs.img --outdir k-boot --stack verity-only --boot-data-dev "$(nextdev)" >/dev/null 2>&1 &&
 		[ -s k-boot/boot/dm-mod.create ]; then
 		cp k-boot/manifest.env kfiles/boot.env
 		cp k-boot/boot/dm-mod.create kfiles/boot.concise
 		kadd boot boot - concise k-boot
 	fi
-	check "kernel: build the variants (20 images)" test "${#kimgs[@]}" = 20
+	# systemd tabs used verbatim (fields -> veritysetup/integritysetup/cryptsetup, the
+	# libcryptsetup calls systemd-*setup make), key files under /files/keys
+	mkdir -p kfiles/keys && cp xts.key kfiles/keys/dmroot.key
+	for v in "tvtc verity-then-crypt" "titc integrity-then-crypt"; do
+		set -- $v
+		if "$DC" build --in fs.img --outdir "k-$1" --stack "$2" --key-file xts.key --boot-data-dev "$(nextdev)" \
+			--boot-meta-dev "$(nextdev 1)" --boot-key-dir /files/keys >/dev/null 2>&1; then
+			cp "k-$1/manifest.env" "kfiles/$1.env"
+			for t in veritytab integritytab crypttab; do
+				[ -e "k-$1/boot/$t" ] && cp "k-$1/boot/$t" "kfiles/$1.$t"
+			done
+			kadd "$1" "$1" - tabs "k-$1"
+		fi
+	done
+	# the signed verity-only image: the kernel must parse our PKCS#7 and then refuse it as
+	# untrusted (ENOKEY: the test certificate is in none of its trusted keyrings), while a
+	# garbage "signature" fails to parse (EBADMSG)
+	if [ -e sig/verity.roothash.p7s ]; then
+		cp sig/manifest.env kfiles/sig.env
+		cp sig/verity.roothash.p7s kfiles/sig.p7s
+		head -c 300 /dev/urandom >kfiles/garbage.p7s
+		kadd sig sig - sig sig
+	fi
+	check "kernel: build the variants (24 images)" test "${#kimgs[@]}" = 24
 	cat >kguest.sh <<'GUEST'
 set -u
 F=$DMTEST_FILES
 val() { grep "^$1=" "$2" | cut -d"'" -f2; }
 disk() { echo /dev/vd$(echo abcdefghijklmnopqrstuvwxyz | cut -c$(($1 + 1))); }
+opt() { echo "$2" | tr , '\n' | sed -n "s/^$1=//p"; } # opt NAME OPTIONS
+tabopen() { # TARGET LINE...: open one systemd tab line with the matching setup tool
+	tg=$1
+	shift
+	case $tg in
+	verity) # volume data hash roothash [options]: hash-offset only here
+		veritysetup open "$2" "$1" "$3" "$4" --hash-offset="$(opt hash-offset "${5:-}")" ;;
+	integrity) # volume device keyfile|- options
+		set -- "$@" - -
+		if [ -n "$(opt data-device "$4")" ]; then
+			integritysetup open "$2" "$1" --data-device "$(opt data-device "$4")" --integrity "$(opt integrity-algorithm "$4")"
+		else
+			integritysetup open "$2" "$1" --integrity "$(opt integrity-algorithm "$4")"
+		fi ;;
+	crypt) # volume device keyfile options (plain mode, raw key file)
+		ro=""
+		case ",$4," in *,read-only,* | *,readonly,*) ro=--readonly ;; esac
+		cryptsetup open --type plain --cipher "$(opt cipher "$4")" --key-size "$(opt size "$4")" \
+			--sector-size "$(opt sector-size "$4")" --hash plain --key-file "$3" $ro "$2" "$1" ;;
+	esac
+}
 while read -r name envn keyf idx hasmeta mode; do
 	env=$F/$envn.env
 	data=$(disk "$idx")
@@ -476,13 +625,48 @@ while read -r name envn keyf idx hasmeta mode; do
 	[ "$keyf" != - ] && key=$(cat "$F/$keyf.hex")
 	ikey=$(cat "$F/k32.hex")
 	n=$(val DMTOOLS_LAYERS "$env")
-	i=0 lower="" ok=1
-	if [ "$mode" = concise ]; then
+	i=0 lower="" ok=1 made=""
+	case $mode in
+	concise)
 		# dm-mod.create= grammar, created by dmsetup: one device named after the top layer
-		dmsetup create --concise "$(cat "$F/$envn.concise")" || { echo "DMTEST-FAIL $name: dmsetup create --concise"; ok=0; }
+		if dmsetup create --concise "$(cat "$F/$envn.concise")"; then made=$(val DMTOOLS_TOP "$env"); else
+			echo "DMTEST-FAIL $name: dmsetup create --concise"
+			ok=0
+		fi
 		lower=/dev/mapper/$(val DMTOOLS_TOP "$env")
 		n=0
-	fi
+		;;
+	tabs)
+		while [ $i -lt "$n" ]; do
+			ln=$(val "DMTOOLS_L${i}_NAME" "$env")
+			tg=$(val "DMTOOLS_L${i}_TARGET" "$env")
+			# shellcheck disable=SC2046
+			tabopen "$tg" $(grep "^$ln " "$F/$envn.${tg}tab") || { echo "DMTEST-FAIL $name: open $tg line of $ln"; ok=0; break; }
+			made="$ln $made"
+			lower=/dev/mapper/$ln
+			i=$((i + 1))
+		done
+		n=0
+		;;
+	sig)
+		d=$(val DMTOOLS_L0_VERITY_SIG_DESC "$env")
+		t=$(val DMTOOLS_L0_TABLE "$env" | sed "s#@DATA@#$data#g")
+		o=$(val DMTOOLS_L0_VERITY_OPTS "$env")
+		keyctl padd user "$d" @u <"$F/sig.p7s" >/dev/null
+		# shellcheck disable=SC2086
+		e1=$(echo "$t $(set -- $o; echo $#) $o" | dmsetup create --readonly sig-ours 2>&1) && echo "DMTEST-INFO sig: accepted?!"
+		keyctl padd user rules_dm:garbage @u <"$F/garbage.p7s" >/dev/null
+		e2=$(echo "$t 2 root_hash_sig_key_desc rules_dm:garbage" | dmsetup create --readonly sig-garbage 2>&1)
+		e3=$(echo "$t" | dmsetup create --readonly sig-none 2>&1) && dmsetup remove sig-none
+		echo "DMTEST-INFO sig ours: $e1"
+		echo "DMTEST-INFO sig garbage: $e2"
+		case "$e1/$e2" in *"Required key not available"*/*"Bad message"*) echo "DMTEST-PASS $name sig" ;; *) echo "DMTEST-FAIL $name sig" ;; esac
+		dmsetup remove sig-ours 2>/dev/null
+		dmsetup remove sig-garbage 2>/dev/null
+		dmesg | grep -i "verity" | tail -n 3
+		n=0 ok=0
+		;;
+	esac
 	while [ $i -lt "$n" ]; do
 		t=$(val "DMTOOLS_L${i}_TABLE" "$env" | sed "s#@DATA@#$data#g; s#@META@#$meta#g; s#@LOWER@#$lower#g; s#@KEY@#$key#g; s#@IKEY@#$ikey#g")
 		ro=""
@@ -493,6 +677,7 @@ while read -r name envn keyf idx hasmeta mode; do
 			[ -n "$o" ] && t="$t $(set -- $o; echo $#) $o"
 		fi
 		echo "$t" | dmsetup create $ro "$name-$i" || { echo "DMTEST-FAIL $name: create layer $i"; ok=0; break; }
+		made="$name-$i $made"
 		lower=/dev/mapper/$name-$i
 		i=$((i + 1))
 	done
@@ -521,12 +706,9 @@ while read -r name envn keyf idx hasmeta mode; do
 			;;
 		esac
 	fi
-	i=$((n - 1))
-	while [ $i -ge 0 ]; do
-		dmsetup remove "$name-$i" 2>/dev/null
-		i=$((i - 1))
+	for m in $made; do
+		dmsetup remove "$m" 2>/dev/null
 	done
-	[ "$mode" = concise ] && dmsetup remove "$(val DMTOOLS_TOP "$env")"
 done <"$F/list"
 dmesg | grep -i "verity-fec\|AEAD ERROR" | tail -n 6
 echo DMTEST-DONE
@@ -538,6 +720,9 @@ GUEST
 		case $mode in
 		blocks:*)
 			check "kernel: $n: O_DIRECT reads fail for exactly blocks ${mode#blocks:} (flipped ciphertext / tag byte)" grep -q "DMTEST-PASS $n blocks" kconsole.log
+			;;
+		sig)
+			check "kernel: $n: our PKCS#7 parses and is refused as untrusted (ENOKEY), garbage fails to parse (EBADMSG)" grep -q "DMTEST-PASS $n sig" kconsole.log
 			;;
 		*)
 			check "kernel: $n: top device holds the input" grep -q "DMTEST-PASS $n read" kconsole.log
