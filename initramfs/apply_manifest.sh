@@ -74,6 +74,7 @@ known_key() {
 		DMTOOLS_MOUNT_FSTYPE | DMTOOLS_NEWROOT | DMTOOLS_MOUNT_OPTS) return 0 ;;
 	DMTOOLS_L[0-7]_TARGET | DMTOOLS_L[0-7]_NAME | DMTOOLS_L[0-7]_SECTORS | DMTOOLS_L[0-7]_TABLE | \
 		DMTOOLS_L[0-7]_VERITY_OPTS | DMTOOLS_L[0-7]_VERITY_ROOT_HASH | \
+		DMTOOLS_L[0-7]_VERITY_SIG_PATH | DMTOOLS_L[0-7]_VERITY_SIG_DESC | \
 		DMTOOLS_L[0-7]_CRYPT_KEY_SIZE | DMTOOLS_L[0-7]_CRYPT_KEY_DESC | \
 		DMTOOLS_L[0-7]_INTEGRITY_KEY_SIZE) return 0 ;;
 	esac
@@ -189,12 +190,22 @@ while [ $i -lt "$NLAYERS" ]; do
 		kd=$V
 		case $kd in *:*) ;; *) reject "manifest: DMTOOLS_L${i}_CRYPT_KEY_DESC needs a 'prefix:' (logon keys)" ;; esac
 		case $kd in *[!A-Za-z0-9_.:+-]*) reject "manifest: DMTOOLS_L${i}_CRYPT_KEY_DESC holds a forbidden character" ;; esac
-		for k in VERITY_OPTS VERITY_ROOT_HASH INTEGRITY_KEY_SIZE; do
+		for k in VERITY_OPTS VERITY_ROOT_HASH VERITY_SIG_PATH VERITY_SIG_DESC INTEGRITY_KEY_SIZE; do
 			mf_has "DMTOOLS_L${i}_$k" && reject "manifest: DMTOOLS_L${i}_$k does not belong to a crypt layer"
 		done
 		;;
 	verity)
 		mf_has "DMTOOLS_L${i}_VERITY_OPTS" || reject "manifest: missing DMTOOLS_L${i}_VERITY_OPTS"
+		if mf_has "DMTOOLS_L${i}_VERITY_SIG_PATH"; then
+			mf "DMTOOLS_L${i}_VERITY_SIG_PATH"
+			case $V in '' | .* | */* | *[!A-Za-z0-9_.+-]*)
+				reject "manifest: DMTOOLS_L${i}_VERITY_SIG_PATH must be a plain file name next to the manifest" ;;
+			esac
+			mf_req "DMTOOLS_L${i}_VERITY_SIG_DESC"
+			case $V in '' | *[!A-Za-z0-9_.:+-]*) reject "manifest: DMTOOLS_L${i}_VERITY_SIG_DESC holds a forbidden character" ;; esac
+		elif mf_has "DMTOOLS_L${i}_VERITY_SIG_DESC"; then
+			reject "manifest: DMTOOLS_L${i}_VERITY_SIG_DESC without DMTOOLS_L${i}_VERITY_SIG_PATH"
+		fi
 		for k in CRYPT_KEY_SIZE CRYPT_KEY_DESC INTEGRITY_KEY_SIZE; do
 			mf_has "DMTOOLS_L${i}_$k" && reject "manifest: DMTOOLS_L${i}_$k does not belong to a verity layer"
 		done
@@ -205,7 +216,7 @@ while [ $i -lt "$NLAYERS" ]; do
 			ks=$V
 			{ is_num "$ks" && [ "$ks" -gt 0 ]; } || reject "manifest: DMTOOLS_L${i}_INTEGRITY_KEY_SIZE is not a positive number"
 		fi
-		for k in VERITY_OPTS VERITY_ROOT_HASH CRYPT_KEY_SIZE CRYPT_KEY_DESC; do
+		for k in VERITY_OPTS VERITY_ROOT_HASH VERITY_SIG_PATH VERITY_SIG_DESC CRYPT_KEY_SIZE CRYPT_KEY_DESC; do
 			mf_has "DMTOOLS_L${i}_$k" && reject "manifest: DMTOOLS_L${i}_$k does not belong to an integrity layer"
 		done
 		;;
@@ -280,6 +291,20 @@ USE_KEYRING=1
 if [ "$MODE" = apply ] && ! command -v keyctl >/dev/null 2>&1; then
 	USE_KEYRING=0
 fi
+
+# Verity root hash signatures (PKCS#7 files next to the manifest) go into @u as user keys.
+case $MF_PATH in */*) MF_DIR=${MF_PATH%/*} ;; *) MF_DIR=. ;; esac
+i=0
+while [ $i -lt "$NLAYERS" ]; do
+	if mf_has "DMTOOLS_L${i}_VERITY_SIG_PATH"; then
+		mf "DMTOOLS_L${i}_VERITY_SIG_PATH"
+		if [ "$MODE" = apply ]; then
+			[ "$USE_KEYRING" = 1 ] || reject "layer $i: a verity root hash signature needs keyctl"
+			[ -r "$MF_DIR/$V" ] || reject "layer $i: cannot read the root hash signature $MF_DIR/$V"
+		fi
+	fi
+	i=$((i + 1))
+done
 
 i=0
 while [ $i -lt "$NLAYERS" ]; do
@@ -473,6 +498,13 @@ if [ "$MODE" = dry-run ]; then
 				;;
 			esac
 		fi
+		if mf_has "DMTOOLS_L${i}_VERITY_SIG_PATH"; then
+			mf "DMTOOLS_L${i}_VERITY_SIG_PATH"
+			_sp=$V
+			mf "DMTOOLS_L${i}_VERITY_SIG_DESC"
+			echo "keyctl padd user $V @u < $MF_DIR/$_sp"
+			loaded="$loaded$V "
+		fi
 		ro=""
 		readonly_for $i && ro=" --readonly"
 		table_for $i 0
@@ -588,6 +620,13 @@ while [ $i -lt "$NLAYERS" ]; do
 			loaded="$loaded$kd "
 			;;
 		esac
+	fi
+	if mf_has "DMTOOLS_L${i}_VERITY_SIG_PATH"; then
+		mf "DMTOOLS_L${i}_VERITY_SIG_PATH"
+		_sp=$V
+		mf "DMTOOLS_L${i}_VERITY_SIG_DESC"
+		_id=$(keyctl padd user "$V" @u <"$MF_DIR/$_sp") || fail "keyctl padd user $V @u failed (root hash signature)"
+		KEY_IDS="$KEY_IDS $_id"
 	fi
 	table_for $i 1 || fail "layer $i: bad table"
 	table=$T

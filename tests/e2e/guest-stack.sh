@@ -2,11 +2,12 @@
 # /test.sh. Reads /files/config.sh (written by the host suite), runs every scenario for
 # one stack with both activators, and prints one line per scenario:
 #   DMTEST-RESULT PASS|FAIL <scenario> [detail]
-# The last scenario may be a deliberate kernel panic (sealed phase, FAIL_ACTION=panic):
-# it prints DMTEST-EXPECT-PANIC <scenario> first; the guest then dies (dmtest.sh exit 125).
+# The last scenario may be a deliberate kernel panic or reboot (sealed phase,
+# FAIL_ACTION=panic|reboot): it prints DMTEST-EXPECT-DEATH <action> <scenario> first; the
+# guest then dies (dmtest.sh exit 125).
 #
 # config.sh sets: STACK NLAYERS INPUT_SHA HELLO_SHA HAS_CRYPT KEY_HEX ACTS SET_<name>
-# (data [meta] device), TAMPER_SETS, PANIC_SET, PANIC_ACT.
+# (data [meta] device), TAMPER_SETS, PANIC_SET, PANIC_ACT, PANIC_KEY, PANIC_ACTION.
 
 F=${DMTEST_FILES:-/files}
 . "$F/config.sh"
@@ -180,15 +181,17 @@ echo "DMTEST-DMESG-BEGIN"
 dmesg | grep -i 'device-mapper\|verity\|integrity\|crypt\|EXT4' | tail -n 20
 echo "DMTEST-DMESG-END"
 
-# 7. last: the sealed phase with FAIL_ACTION=panic must take the machine down.
+# 7. last: the sealed phase with FAIL_ACTION=panic (or reboot) must take the machine
+#    down; the host sees QEMU exit (-no-reboot) and the kernel's message on the console.
 if [ -n "${PANIC_SET:-}" ]; then
 	clean_env
 	devs "$PANIC_SET"
 	key_bin "${PANIC_KEY:-key.bin}"
-	export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=panic DMTOOLS_SEALED_READCHECK=1
-	echo "DMTEST-EXPECT-PANIC $PANIC_ACT/sealed-$PANIC_SET-panic"
+	PA=${PANIC_ACTION:-panic}
+	export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=$PA DMTOOLS_SEALED_READCHECK=1
+	echo "DMTEST-EXPECT-DEATH $PA $PANIC_ACT/sealed-$PANIC_SET-$PA"
 	sync
 	act "$PANIC_ACT"
-	res FAIL "$PANIC_ACT/sealed-$PANIC_SET-panic" "activator returned $?"
+	res FAIL "$PANIC_ACT/sealed-$PANIC_SET-$PA" "activator returned $?"
 fi
 [ $FAILS = 0 ]

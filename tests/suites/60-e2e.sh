@@ -168,7 +168,8 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 	case $s in crypt-only | integrity-then-crypt | verity-only | crypt-then-verity) pact=${ACTS%% *} ;; esac
 	{
 		echo "TAMPER_SETS='${tsets# }'"
-		echo "PANIC_SET=panic PANIC_KEY=$panic_key PANIC_ACT=$pact"
+		# crypt-only-aead shows FAIL_ACTION=reboot; the seven stacks show panic
+		echo "PANIC_SET=panic PANIC_KEY=$panic_key PANIC_ACT=$pact PANIC_ACTION=$([ "$s" = crypt-only-aead ] && echo reboot || echo panic)"
 	} >>"$cfg"
 	echo "$panic_from" >"$d/panic_from"
 	cp "$ROOT/initramfs/apply_manifest.sh" "$d/out/manifest.env" "$d/files/"
@@ -227,14 +228,17 @@ for s in $STACKS; do
 		fi
 	done < <(grep '^DMTEST-RESULT ' "$d/console.log")
 	nres=$(grep -c '^DMTEST-RESULT ' "$d/console.log")
-	pname=$(sed -n 's/^DMTEST-EXPECT-PANIC //p' "$d/console.log")
-	if [ -n "$pname" ]; then
-		if [ "$rc" = 125 ] && sed -n '/^DMTEST-EXPECT-PANIC/,$p' "$d/console.log" | grep -q 'Kernel panic'; then
-			why=$(sed -n '/^DMTEST-EXPECT-PANIC/,$p' "$d/console.log" | grep -m1 'Kernel panic' | sed 's/^\[[ 0-9.]*\] //')
+	paction="" pname=""
+	read -r paction pname < <(sed -n 's/^DMTEST-EXPECT-DEATH //p' "$d/console.log")
+	if [ -n "${pname:-}" ]; then
+		sign='Kernel panic'
+		[ "$paction" = reboot ] && sign='reboot: Restarting system'
+		if [ "$rc" = 125 ] && sed -n '/^DMTEST-EXPECT-DEATH/,$p' "$d/console.log" | grep -q "$sign"; then
+			why=$(sed -n '/^DMTEST-EXPECT-DEATH/,$p' "$d/console.log" | grep -m1 "$sign\|Kernel panic\|corrupted" | sed 's/^\[[ 0-9.]*\] //')
 			echo "  PASS e2e $s: $pname (guest died: $why)"
 			_record PASS "e2e $s: $pname"
 		else
-			echo "  FAIL e2e $s: $pname (dmtest exit $rc, no kernel panic after the marker)"
+			echo "  FAIL e2e $s: $pname (dmtest exit $rc, no '$sign' after the marker)"
 			_record FAIL "e2e $s: $pname"
 		fi
 	else
