@@ -54,10 +54,14 @@ echo "== dm-compose build --stack verity-then-crypt --outdir $OUT"
 	--key-file "$IN/demo.key" --newroot /newroot --force
 echo "== dm-compose verify"
 "$IN/bin/dm-compose" verify "$OUT/manifest.json" --key-file "$IN/demo.key" --in "$IN/rootfs.img"
+echo "== dm-compose inspect"
+"$IN/bin/dm-compose" inspect "$OUT"
 cat <<EOT
 
 Done. $OUT/data.img is the disk image (DATA_DEV): the dm-verity tree is appended after the
 encrypted filesystem. $OUT/manifest.json / $OUT/manifest.env tell an activator
 (initramfs/apply_manifest.sh or dm-activate) how to open it: verity on DATA_DEV, then
 dm-crypt with the key from the kernel keyring, mounted from /dev/mapper/dmroot.
+$OUT/boot/veritytab and $OUT/boot/crypttab set up the same stack with systemd instead
+(spec/boot.md).
 EOT
