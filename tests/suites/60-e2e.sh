@@ -17,9 +17,10 @@ set -u
 E2E=$ROOT/tests/e2e
 DMTEST=$E2E/dmtest.sh
 cd "$WORK" || exit 1
-# crypt-only-aead: crypt-only with --profile aead (capi:gcm(aes)-random over dm-integrity
-# with tags only), the authenticated dm-crypt variant.
-ALL_STACKS="crypt-only integrity-only integrity-then-crypt crypt-then-integrity verity-only verity-then-crypt crypt-then-verity crypt-only-aead"
+# Two variants beyond the seven stacks: integrity-then-crypt-aead (--profile aead:
+# capi:gcm(aes)-random over dm-integrity holding tags only, the authenticated dm-crypt) and
+# integrity-only-hmac (--integrity-hash hmac-sha256: the @IKEY@ path).
+ALL_STACKS="crypt-only integrity-only integrity-then-crypt crypt-then-integrity verity-only verity-then-crypt crypt-then-verity integrity-then-crypt-aead integrity-only-hmac"
 STACKS=${DMTEST_E2E_STACKS:-$ALL_STACKS}
 JOBS=${DMTEST_E2E_JOBS:-2}
 TIMEOUT=${DMTEST_TIMEOUT:-240}
@@ -70,6 +71,8 @@ case $HELLO_BLOCK in '' | *[!0-9]*) check "debugfs bmap hello.txt" false; exit 0
 "$PY" -c 'import hashlib,sys; sys.stdout.buffer.write(hashlib.sha512(b"rules_dm e2e WRONG key").digest())' >wrong.bin
 head -c 32 key.bin >key32.bin
 head -c 32 wrong.bin >wrong32.bin
+"$PY" -c 'import hashlib,sys; sys.stdout.buffer.write(hashlib.sha256(b"rules_dm e2e hmac key").digest())' >ikey.bin
+"$PY" -c 'import hashlib,sys; sys.stdout.buffer.write(hashlib.sha256(b"rules_dm e2e WRONG hmac key").digest())' >wrong-ikey.bin
 
 # tamper FILE OFFSET: flip all bits of one byte.
 tamper() {
@@ -116,11 +119,15 @@ EOF
 run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.log,rc,results}
 	local s=$1 d="$WORK/$1"
 	mkdir -p "$d/files"
-	local args=(--stack "$s") key=key.bin wrong=wrong.bin
+	local args=(--stack "$s") key=key.bin wrong=wrong.bin hmac=0
 	case $s in
-	crypt-only-aead)
+	integrity-then-crypt-aead)
 		key=key32.bin wrong=wrong32.bin
-		args=(--stack crypt-only --profile aead --cipher 'capi:gcm(aes)-random')
+		args=(--stack integrity-then-crypt --profile aead --cipher 'capi:gcm(aes)-random')
+		;;
+	integrity-only-hmac)
+		hmac=1
+		args=(--stack integrity-only --integrity-hash hmac-sha256 --integrity-key-file ikey.bin)
 		;;
 	esac
 	case $s in *crypt*) args+=(--key-file "$key") ;; esac
@@ -135,11 +142,12 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 	[ -n "$HASH_TAMPER" ] && sets+=(thash)
 	[ -n "$TAG_TAMPER" ] && sets+=(ttag)
 	sets+=(panic)
-	local panic_from=tdata panic_key=key.bin
-	if [ "${#sets[@]}" = 2 ]; then panic_from=good panic_key=wrong.bin; fi # crypt-only: wrong key
+	local panic_wrong=""
+	if [ "${#sets[@]}" = 2 ]; then panic_wrong=1; fi # crypt-only: the wrong key panics
 	{
 		echo "STACK=$s NLAYERS=$NLAYERS HAS_CRYPT=$HAS_CRYPT"
 		echo "INPUT_SHA=$INPUT_SHA HELLO_SHA=$HELLO_SHA KEY_HEX=$(od -An -v -tx1 "$key" | tr -d ' \n')"
+		echo "HAS_IKEY=$hmac IKEY_HEX=$(od -An -v -tx1 ikey.bin | tr -d ' \n')"
 		echo "ACTS='$ACTS'"
 	} >"$cfg"
 	local tsets=""
@@ -165,16 +173,16 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 		tamper "$d/panic.data.img" "$DATA_TAMPER"
 	fi
 	local pact=${ACTS##* }
-	case $s in crypt-only | integrity-then-crypt | verity-only | crypt-then-verity) pact=${ACTS%% *} ;; esac
+	case $s in crypt-only | integrity-then-crypt | verity-only | crypt-then-verity | integrity-only-hmac) pact=${ACTS%% *} ;; esac
 	{
 		echo "TAMPER_SETS='${tsets# }'"
-		# crypt-only-aead shows FAIL_ACTION=reboot; the seven stacks show panic
-		echo "PANIC_SET=panic PANIC_KEY=$panic_key PANIC_ACT=$pact PANIC_ACTION=$([ "$s" = crypt-only-aead ] && echo reboot || echo panic)"
+		# the aead variant shows FAIL_ACTION=reboot; the others panic
+		echo "PANIC_SET=panic PANIC_WRONG_KEY=$panic_wrong PANIC_ACT=$pact PANIC_ACTION=$(case $s in *-aead) echo reboot ;; *) echo panic ;; esac)"
 	} >>"$cfg"
-	echo "$panic_from" >"$d/panic_from"
 	cp "$ROOT/initramfs/apply_manifest.sh" "$d/out/manifest.env" "$d/files/"
 	cp "$key" "$d/files/key.bin"
-	cp "$wrong" "$d/files/wrong.bin"
+	cp "$wrong" "$d/files/wrong-key.bin"
+	cp ikey.bin wrong-ikey.bin "$d/files/"
 	[ "$ACTS" = sh ] || cp "$WORK/dm-activate" "$d/files/"
 	(cd "$d" && sha256sum ./*.img) >"$d/before.sha"
 	local t0=$SECONDS rc=0
