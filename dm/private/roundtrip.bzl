@@ -67,7 +67,9 @@ def dm_roundtrip_test(name, src, key = None, hmac_key = None, tags = None, **kwa
     crypt: `dm-crypt decrypt` gives back the layer's input; verity:
     `dm-verity verify` accepts data and tree and the data is the input;
     integrity: `dm-integrity verify` accepts every tag (separate layout: the
-    data is the input). Tests that read a key are tagged `no-remote`.
+    data is the input). Tests that read a key are tagged `no-remote`; every
+    one is tagged `dm_roundtrip` (`--build_tag_filters=-dm_roundtrip` builds
+    the images without the test drivers).
 
     ```
     dm_roundtrip_test(
@@ -86,6 +88,8 @@ def dm_roundtrip_test(name, src, key = None, hmac_key = None, tags = None, **kwa
       **kwargs: common test attributes (size, timeout, ...).
     """
     tags = list(tags or [])
+    if "dm_roundtrip" not in tags:
+        tags.append("dm_roundtrip")
     if (key or hmac_key) and "no-remote" not in tags:
         tags.append("no-remote")
     _dm_roundtrip_test(
