@@ -260,7 +260,9 @@ if [ "$NEEDS_META" = 1 ]; then
 	fi
 fi
 
-# Crypt key: hex string or file, size checked against every crypt layer.
+# Crypt key: hex string or file, size checked against every crypt layer. (unset first:
+# a name imported from the environment would stay exported.)
+unset KEY_HEX KEY_FILE KEY_LEN IKEY_HEX
 KEY_HEX=""
 KEY_FILE=""
 KEY_LEN=""
@@ -286,6 +288,10 @@ elif [ -n "${INTEGRITY_KEY_BIN:-}" ]; then
 	{ [ -f "$INTEGRITY_KEY_BIN" ] && [ -r "$INTEGRITY_KEY_BIN" ]; } || reject "INTEGRITY_KEY_BIN: cannot read the key file"
 	IKEY_HEX=$(od -An -v -tx1 <"$INTEGRITY_KEY_BIN" | tr -d ' \n')
 fi
+
+# Keys now live in unexported shell variables only: no child (dmsetup, mount, the mount
+# command) inherits them through its environment.
+unset CRYPT_KEY_HEX CRYPT_KEY_BIN INTEGRITY_KEY_HEX INTEGRITY_KEY_BIN
 
 USE_KEYRING=1
 if [ "$MODE" = apply ] && ! command -v keyctl >/dev/null 2>&1; then
@@ -473,7 +479,7 @@ done
 
 TOP_DEV=/dev/mapper/$TOP
 
-# mount_args: sets "$@" to the mount arguments (no word splitting of values).
+# mount_line: the built-in mount as the plan prints it.
 mount_line() {
 	_m="mount"
 	[ -n "$FSTYPE" ] && _m="$_m -t $FSTYPE"
@@ -555,6 +561,9 @@ fail() {
 		sync
 		echo 1 >/proc/sys/kernel/sysrq 2>/dev/null
 		echo c >/proc/sysrq-trigger
+		sleep 5
+		say "panic failed (is /proc mounted?); trying reboot -f"
+		reboot -f
 		sleep 5
 		exit 1
 		;;

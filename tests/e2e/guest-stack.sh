@@ -87,12 +87,21 @@ for A in $ACTS; do
 		echo "$out"
 	fi
 
-	# 2. bootstrap apply with a key file, mounted by DMTOOLS_MOUNT_CMD.
+	# 2. bootstrap apply with a hex key, mounted by DMTOOLS_MOUNT_CMD (which records its
+	#    environment: no key may reach it).
 	clean_env
 	devs good
-	key_bin
-	export MODE=apply DMTOOLS_MOUNT_CMD='mount -t ext4 -o ro "$DMTOOLS_TOP_DEV" "$DMTOOLS_NEWROOT"'
+	key_hex
+	rm -f /tmp/mc.env
+	export MODE=apply DMTOOLS_MOUNT_CMD='env >/tmp/mc.env; mount -t ext4 -o ro "$DMTOOLS_TOP_DEV" "$DMTOOLS_NEWROOT"'
 	if act "$A"; then
+		if [ "$HAS_CRYPT$HAS_IKEY" != 00 ]; then
+			if grep -q '_KEY_HEX=' /tmp/mc.env; then
+				res FAIL "$A/no-key-in-child-env" "$(grep -o '^[A-Z_]*KEY_HEX' /tmp/mc.env | tr '\n' ' ')"
+			else
+				res PASS "$A/no-key-in-child-env"
+			fi
+		fi
 		h=$(hello_sha $NEWROOT)
 		if [ "$h" = "$HELLO_SHA" ]; then res PASS "$A/bootstrap-mount-read"; else res FAIL "$A/bootstrap-mount-read" "hello.txt sha $h"; fi
 		umount $NEWROOT
@@ -112,7 +121,6 @@ for A in $ACTS; do
 		fi
 		# 3. idempotent: the same activation again succeeds and keeps the mappings.
 		unset DMTOOLS_MOUNT_CMD
-		key_bin
 		if act "$A" && [ "$(dmsetup ls | grep -c .)" = "$NLAYERS" ]; then
 			res PASS "$A/idempotent-rerun"
 		else
@@ -124,10 +132,10 @@ for A in $ACTS; do
 	fi
 	teardown
 
-	# 4. sealed, FAIL_ACTION=exit, hex key, read check: mounts read-only at /newroot.
+	# 4. sealed, FAIL_ACTION=exit, key file, read check: mounts read-only at /newroot.
 	clean_env
 	devs good
-	key_hex
+	key_bin
 	export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit DMTOOLS_SEALED_READCHECK=1
 	if act "$A"; then
 		h=$(hello_sha $NEWROOT)
