@@ -197,13 +197,34 @@ for A in $ACTS; do
 		fi
 		teardown
 	done
+
+	# 7. FAIL_ACTION=shell: the activator execs sh, which reads its commands from stdin.
+	for T in $TAMPER_SETS; do
+		clean_env
+		devs "$T"
+		key_bin
+		export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=shell DMTOOLS_SEALED_READCHECK=1
+		out=$(echo 'echo DMTEST-IN-RESCUE-SHELL; exit 7' | act "$A" 2>&1)
+		rc=$?
+		case $out in
+		*DMTEST-IN-RESCUE-SHELL*) ok=$rc ;;
+		*) ok="no shell: $(echo "$out" | tail -n 1)" ;;
+		esac
+		if [ "$ok" = 7 ] && no_mappings; then
+			res PASS "$A/sealed-$T-shell" "rc=$rc"
+		else
+			res FAIL "$A/sealed-$T-shell" "rc=$rc $ok"
+		fi
+		teardown
+		break # one tampered set is enough
+	done
 done
 
 echo "DMTEST-DMESG-BEGIN"
 dmesg | grep -i 'device-mapper\|verity\|integrity\|crypt\|EXT4' | tail -n 20
 echo "DMTEST-DMESG-END"
 
-# 7. last: the sealed phase with FAIL_ACTION=panic (or reboot) must take the machine
+# 8. last: the sealed phase with FAIL_ACTION=panic (or reboot) must take the machine
 #    down; the host sees QEMU exit (-no-reboot) and the kernel's message on the console.
 if [ -n "${PANIC_SET:-}" ]; then
 	clean_env
