@@ -15,12 +15,16 @@
 //	DMTOOLS_MOUNT_CMD               run with sh -c after activation
 //	DMTOOLS_NEWROOT, DMTOOLS_MOUNT_FSTYPE, DMTOOLS_MOUNT_OPTS
 //
+// A signed verity layer's root hash signature (DMTOOLS_L<i>_VERITY_SIG_PATH,
+// next to the manifest) is added to @u as a "user" key before its table.
+//
 // Exit status: 0 ok, 1 failure, 2 bad usage (argument count, MODE,
 // DMTOOLS_PHASE, DMTOOLS_FAIL_ACTION). A bad manifest or environment is
-// rejected before anything runs (exit 1). A failure while activating or
-// mounting removes the mappings this run made, then exits 1 (bootstrap) or
-// takes the fail action (sealed). The plan goes to stdout, progress and
-// errors to stderr.
+// rejected before anything runs: exit 1, except with MODE=apply in the
+// sealed phase, which fails closed and takes the fail action. A failure
+// while activating or mounting removes the mappings this run made, then
+// exits 1 (bootstrap) or takes the fail action (sealed). The plan goes to
+// stdout, progress and errors to stderr.
 package main
 
 import (
@@ -62,16 +66,28 @@ func main() {
 
 func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks activate.FailHooks) (code int) {
 	say := func(s string) { fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(s)) }
+	// Known once MODE, DMTOOLS_PHASE and DMTOOLS_FAIL_ACTION are valid.
+	var mode, phase, action string
+	sealedApply := func() bool { return mode == activate.ModeApply && phase == activate.PhaseSealed }
+	failAction := func() int {
+		say("sealed boot failed; fail action: " + action)
+		activate.Fail(action, 1, hooks, say)
+		return 1
+	}
 	// reject: a bad invocation, manifest or environment, found before
-	// anything ran: exit 2 (usage) or 1, never a fail action.
+	// anything ran. Usage errors (arguments, MODE, DMTOOLS_PHASE,
+	// DMTOOLS_FAIL_ACTION) exit 2; anything else exits 1, except in a
+	// sealed apply, which fails closed: the fail action.
 	reject := func(err error) int {
 		say(err.Error())
 		if activate.IsUsage(err) {
 			return 2
 		}
+		if sealedApply() {
+			return failAction()
+		}
 		return 1
 	}
-	var phase, action string
 	// fail: activation went wrong (mappings already cleaned up): bootstrap
 	// exits 1, sealed takes the fail action.
 	fail := func(err error) int {
@@ -79,8 +95,7 @@ func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks act
 			say(err.Error())
 		}
 		if phase == activate.PhaseSealed {
-			say("sealed boot failed; fail action: " + action)
-			activate.Fail(action, 1, hooks, say)
+			return failAction()
 		}
 		return 1
 	}
@@ -96,11 +111,11 @@ func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks act
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		return reject(activate.Usagef("expected exactly one argument, the manifest (manifest.json or manifest.env); see --help"))
 	}
-	mode, err := activate.ModeFromEnv(env)
-	if err != nil {
+	var err error
+	if mode, err = activate.ModeFromEnv(env); err != nil {
 		return reject(err)
 	}
-	if _, _, err := activate.PhaseFromEnv(env); err != nil {
+	if phase, action, err = activate.PhaseFromEnv(env); err != nil {
 		return reject(err)
 	}
 	m, err := loadManifest(args[0])
@@ -111,6 +126,7 @@ func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks act
 	if err != nil {
 		return reject(err)
 	}
+	cfg.ManifestPath = args[0]
 	plan, err := activate.BuildPlan(m, cfg)
 	if err != nil {
 		return reject(err)
@@ -127,7 +143,6 @@ func run(args []string, env activate.Getenv, stdout, stderr io.Writer, hooks act
 		return reject(err)
 	}
 	defer keys.Wipe()
-	phase, action = cfg.Phase, cfg.FailAction
 	say(fmt.Sprintf("activating %s: stack %s, %d layer(s), phase %s", args[0], m.Stack, len(plan.Steps), phase))
 	k, closeKernel, err := openKernel()
 	if err != nil {

@@ -53,9 +53,13 @@ func TestDryRunGoldens(t *testing.T) {
 	for _, name := range sampleNames {
 		for _, phase := range []string{"bootstrap", "sealed"} {
 			var first string
+			ckey := key64
+			if name == "aead" {
+				ckey = key64[:64] // AES-256-GCM: 32 bytes
+			}
 			for _, f := range []string{"manifest.json", "manifest.env"} {
 				code, out, errs, _ := runWith(t, []string{filepath.Join("testdata", name, f)},
-					"DATA_DEV", "/dev/vda", "META_DEV", "/dev/vdb", "CRYPT_KEY_HEX", key64,
+					"DATA_DEV", "/dev/vda", "META_DEV", "/dev/vdb", "CRYPT_KEY_HEX", ckey,
 					"INTEGRITY_KEY_HEX", key64[:64], "DMTOOLS_PHASE", phase)
 				if code != 0 || errs != "" {
 					t.Fatalf("%s %s %s: exit %d: %s", name, phase, f, code, errs)
@@ -93,10 +97,12 @@ func TestUsageAndRejections(t *testing.T) {
 	for name, body := range hostile {
 		p := filepath.Join(dir, name+".env")
 		os.WriteFile(p, []byte(body), 0o644)
-		for _, mode := range []string{"dry-run", "apply"} {
-			code, out, errs, h := runWith(t, []string{p}, "MODE", mode, "DATA_DEV", "/dev/vda", "DMTOOLS_PHASE", "sealed")
+		// Rejected with one line, no fail action: a dry-run (any phase) and
+		// a bootstrap apply. (A sealed apply fails closed: TestSealedApplyFailsClosed.)
+		for _, mp := range [][2]string{{"dry-run", "sealed"}, {"dry-run", "bootstrap"}, {"apply", "bootstrap"}} {
+			code, out, errs, h := runWith(t, []string{p}, "MODE", mp[0], "DATA_DEV", "/dev/vda", "DMTOOLS_PHASE", mp[1])
 			if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || len(h.calls) != 0 {
-				t.Errorf("hostile %s (%s): exit %d, stdout %q, stderr %q, hooks %v", name, mode, code, out, errs, h.calls)
+				t.Errorf("hostile %s (%v): exit %d, stdout %q, stderr %q, hooks %v", name, mp, code, out, errs, h.calls)
 			}
 			if strings.Contains(errs, "reboot") {
 				t.Errorf("hostile %s: the line is echoed: %s", name, errs)
@@ -117,7 +123,8 @@ func TestUsageAndRejections(t *testing.T) {
 		{[]string{good}, []string{"DMTOOLS_PHASE", "x"}, 2, "unknown DMTOOLS_PHASE"},
 		{[]string{good}, []string{"DMTOOLS_FAIL_ACTION", "halt"}, 2, "unknown DMTOOLS_FAIL_ACTION"},
 		{[]string{dir + "/missing.env"}, nil, 1, "no such file"},
-		{[]string{good}, []string{"MODE", "apply", "DMTOOLS_PHASE", "sealed"}, 1, "DATA_DEV is not set"},
+		{[]string{good}, []string{"MODE", "apply"}, 1, "DATA_DEV is not set"},
+		{[]string{good}, []string{"DMTOOLS_PHASE", "sealed", "DATA_DEV", "/dev/vda", "CRYPT_KEY_HEX", "00"}, 1, "crypt key is 1 bytes"},
 		{[]string{good}, []string{"DATA_DEV", "/dev/vda", "CRYPT_KEY_HEX", "00"}, 1, "crypt key is 1 bytes, layer 0 expects 64"},
 	}
 	for _, c := range cases {
@@ -161,7 +168,7 @@ func TestFailActionSelection(t *testing.T) {
 	}
 	defer func() { openKernel = nil }()
 	want := map[string]string{
-		"panic":  "sync sysrq exit 1",
+		"panic":  "sync sysrq reboot exit 1",
 		"reboot": "sync reboot exit 1",
 		"shell":  "shell exit 1",
 		"exit":   "exit 1",
@@ -183,6 +190,120 @@ func TestFailActionSelection(t *testing.T) {
 			if len(fm.removed) != 1 || fm.removed[0] != "dmroot" {
 				t.Errorf("%s/%s: cleanup %v", phase, action, fm.removed)
 			}
+		}
+	}
+}
+
+// The lead's rule: in a sealed apply, a bad manifest or environment fails
+// closed (the fail action), not only exit 1; a dry-run and the bootstrap
+// phase exit 1; usage errors exit 2 everywhere.
+func TestSealedApplyFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "unknown.env")
+	b, err := os.ReadFile("testdata/verity-only/manifest.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(unknown, append(b, "DMTOOLS_EVIL='x'\n"...), 0o644)
+	// verity-sig without its signature file next to the manifest
+	nosig := filepath.Join(dir, "manifest.json")
+	b, err = os.ReadFile("testdata/verity-sig/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(nosig, b, 0o644)
+	checkDevs = func(*activate.Config) error { return nil }
+	defer func() { checkDevs = activate.CheckBlockDevs }()
+	openKernel = func() (*activate.Kernel, func(), error) {
+		t.Error("the kernel was opened for a rejected run")
+		return nil, nil, errors.New("no")
+	}
+	defer func() { openKernel = nil }()
+	vo, co := "testdata/verity-only/manifest.env", "testdata/crypt-only/manifest.json"
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"unknown key", []string{unknown}, []string{"DATA_DEV", "/dev/vda"}, "unknown key DMTOOLS_EVIL"},
+		{"missing manifest", []string{dir + "/none.env"}, []string{"DATA_DEV", "/dev/vda"}, "no such file"},
+		{"missing DATA_DEV", []string{vo}, nil, "DATA_DEV is not set"},
+		{"relative DATA_DEV", []string{vo}, []string{"DATA_DEV", "vda"}, "DATA_DEV must be an absolute device path"},
+		{"missing key", []string{co}, []string{"DATA_DEV", "/dev/vda"}, "needs CRYPT_KEY_HEX or CRYPT_KEY_BIN"},
+		{"wrong key size", []string{co}, []string{"DATA_DEV", "/dev/vda", "CRYPT_KEY_HEX", key64[:64]}, "crypt key is 32 bytes, layer 0 expects 64"},
+		{"both key forms", []string{co}, []string{"DATA_DEV", "/dev/vda", "CRYPT_KEY_HEX", key64, "CRYPT_KEY_BIN", "/k"}, "not both"},
+		{"bad mount options", []string{vo}, []string{"DATA_DEV", "/dev/vda", "DMTOOLS_MOUNT_OPTS", "ro nodev"}, "DMTOOLS_MOUNT_OPTS"},
+		{"missing signature", []string{nosig}, []string{"DATA_DEV", "/dev/vda", "CRYPT_KEY_HEX", key64}, "cannot read the root hash signature " + dir + "/verity.roothash.p7s"},
+	}
+	actions := map[string]string{
+		"panic": "sync sysrq reboot exit 1", "reboot": "sync reboot exit 1", "shell": "shell exit 1", "exit": "exit 1",
+	}
+	for _, c := range cases {
+		for action, calls := range actions {
+			env := append([]string{"MODE", "apply", "DMTOOLS_PHASE", "sealed", "DMTOOLS_FAIL_ACTION", action}, c.env...)
+			code, out, errs, h := runWith(t, c.args, env...)
+			lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+			if code != 1 || out != "" || strings.Join(h.calls, " ") != calls || !strings.Contains(lines[0], c.want) ||
+				len(lines) < 2 || lines[1] != "dm-activate: sealed boot failed; fail action: "+action {
+				t.Errorf("%s, sealed apply, %s: exit %d, hooks %v (want %q), stderr:\n%s", c.name, action, code, h.calls, calls, errs)
+			}
+			if strings.Contains(errs, key64[:32]) {
+				t.Errorf("%s: key printed", c.name)
+			}
+		}
+		// bootstrap apply and sealed dry-run: exit 1, one line, no fail action
+		for _, mp := range [][2]string{{"apply", "bootstrap"}, {"dry-run", "sealed"}} {
+			if mp[0] == "dry-run" && (c.name == "missing signature" || c.name == "missing DATA_DEV" || c.name == "missing key") {
+				continue // a dry-run needs no device, key or signature
+			}
+			env := append([]string{"MODE", mp[0], "DMTOOLS_PHASE", mp[1]}, c.env...)
+			code, _, errs, h := runWith(t, c.args, env...)
+			if code != 1 || len(h.calls) != 0 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, c.want) {
+				t.Errorf("%s, %v: exit %d, hooks %v, stderr:\n%s", c.name, mp, code, h.calls, errs)
+			}
+		}
+	}
+	// Usage errors stay exit 2, without a fail action, in a sealed apply too.
+	for _, c := range []struct {
+		args []string
+		env  []string
+	}{
+		{nil, nil},
+		{[]string{vo, vo}, nil},
+		{[]string{vo}, []string{"DMTOOLS_FAIL_ACTION", "halt"}},
+		{[]string{vo}, []string{"MODE", "aply"}},
+	} {
+		env := append([]string{"MODE", "apply", "DMTOOLS_PHASE", "sealed", "DATA_DEV", "/dev/vda"}, c.env...)
+		code, _, errs, h := runWith(t, c.args, env...)
+		if code != 2 || len(h.calls) != 0 || strings.Count(errs, "\n") != 1 {
+			t.Errorf("usage %v %v: exit %d, hooks %v, stderr %q", c.args, c.env, code, h.calls, errs)
+		}
+	}
+}
+
+// A signed verity layer in a dry-run: the keyctl line names the signature
+// next to the manifest, as apply_manifest.sh does (${path%/*}, or ".").
+func TestDryRunSignaturePath(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"manifest.env", "manifest.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata/verity-sig", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	t.Chdir(dir)
+	for path, want := range map[string]string{
+		"manifest.env":        "./verity.roothash.p7s",
+		"./manifest.json":     "./verity.roothash.p7s",
+		dir + "/manifest.env": dir + "/verity.roothash.p7s",
+		"../" + filepath.Base(dir) + "//manifest.json": "../" + filepath.Base(dir) + "//verity.roothash.p7s",
+	} {
+		code, out, errs, _ := runWith(t, []string{path}, "DATA_DEV", "/dev/vda", "CRYPT_KEY_HEX", key64)
+		line := "keyctl padd user rules_dm:dmroot-verity:roothash-sig @u < " + want + "\n"
+		if code != 0 || !strings.Contains(out, line) {
+			t.Errorf("%s: exit %d %s\n%s(want %q)", path, code, errs, out, line)
 		}
 	}
 }

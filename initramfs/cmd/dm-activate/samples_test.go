@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -15,8 +17,13 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata (sample manifests and dry-run goldens)")
 
 // Sample manifests in the shapes dm-compose writes (spec/manifest.md): the
-// seven stacks, plus hmac integrity and verity with its tree on META_DEV.
-var sampleNames = append(append([]string{}, manifest.Stacks...), "integrity-hmac", "verity-meta")
+// seven stacks, plus hmac integrity, verity with its tree on META_DEV, a
+// signed verity-then-crypt stack (root hash signature) and the aead profile.
+var sampleNames = append(append([]string{}, manifest.Stacks...), "integrity-hmac", "verity-meta", "verity-sig", "aead")
+
+// sampleSig stands for the verity-sig sample's verity.roothash.p7s (any
+// bytes do for the activator: the kernel checks them).
+var sampleSig = append([]byte{0x30, 0x82, 0x01, 0x8a}, bytes.Repeat([]byte("rules_dm test signature "), 16)...)
 
 func sampleManifest(name string) *manifest.Manifest {
 	stack := name
@@ -25,6 +32,10 @@ func sampleManifest(name string) *manifest.Manifest {
 		stack = manifest.StackIntegrityOnly
 	case "verity-meta":
 		stack = manifest.StackVerityOnly
+	case "verity-sig":
+		stack = manifest.StackVerityThenCrypt
+	case "aead":
+		stack = manifest.StackIntegrityThenCrypt
 	}
 	hx := func(c string, n int) string { return strings.Repeat(c, n) }
 	m := &manifest.Manifest{
@@ -88,6 +99,25 @@ func sampleManifest(name string) *manifest.Manifest {
 		m.Layers = []manifest.Layer{verity("@DATA@", "@META@", 1, "ignore_zero_blocks")}
 		m.Mount = &manifest.Mount{FSType: "ext4", NewRoot: "/sysroot", Options: "ro,noatime"}
 		meta("verity.hash.img")
+	case "verity-sig":
+		const desc = "rules_dm:dmroot-verity:roothash-sig"
+		v := verity("@DATA@", "@DATA@", 2049, "root_hash_sig_key_desc "+desc)
+		v.Verity.RootHashSig, v.Verity.RootHashSigKeyDesc = "verity.roothash.p7s", desc
+		m.Layers = []manifest.Layer{v, crypt("@LOWER@")}
+		sum := sha256.Sum256(sampleSig)
+		m.Artifacts = append(m.Artifacts, manifest.Artifact{Role: manifest.RoleSignature, Path: "verity.roothash.p7s",
+			Size: int64(len(sampleSig)), SHA256: hex.EncodeToString(sum[:])})
+		m.Mount = &manifest.Mount{FSType: "ext4", Options: "ro"}
+	case "aead":
+		m.Profile = manifest.ProfileAEAD
+		g := integ("@DATA@", false)
+		g.Integrity.Hash, g.Integrity.TagSize, g.Integrity.FixHmac, g.Integrity.Salt = "none", 28, false, ""
+		g.Table = fmt.Sprintf("0 %d integrity @DATA@ 0 28 J 7 meta_device:@META@ block_size:4096 journal_sectors:392 interleave_sectors:1 buffer_sectors:128 journal_watermark:50 commit_time:10000", sectors)
+		c := crypt("@LOWER@")
+		c.Crypt.Cipher, c.Crypt.KeySize, c.Crypt.Integrity = "capi:gcm(aes)-random", 32, "28:aead"
+		c.Table = fmt.Sprintf("0 %d crypt capi:gcm(aes)-random @KEY@ 0 @LOWER@ 0 2 integrity:28:aead sector_size:4096", sectors)
+		m.Layers = []manifest.Layer{g, c}
+		meta("integrity.meta.img")
 	}
 	for i := range m.Layers {
 		m.Layers[i].Index = i
@@ -133,6 +163,9 @@ func TestSampleManifests(t *testing.T) {
 		env := manifest.WriteEnv(m)
 		checkFile(t, filepath.Join("testdata", name, "manifest.json"), j)
 		checkFile(t, filepath.Join("testdata", name, "manifest.env"), env)
+		if a := m.Artifact(manifest.RoleSignature); a != nil {
+			checkFile(t, filepath.Join("testdata", name, a.Path), sampleSig)
+		}
 		e, err := manifest.ParseEnv(env)
 		if err != nil {
 			t.Fatalf("%s: env: %v", name, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -338,6 +339,11 @@ func (s *fakeSys) kernel() *Kernel {
 			s.keys[id] = desc
 			return fmt.Sprintf(":%d:logon:%s", len(key), desc), id, nil
 		},
+		AddUserKey: func(desc string, payload []byte) (int, error) {
+			id := 100 + len(s.keys)
+			s.keys[id] = "user:" + desc
+			return id, nil
+		},
 		KeyUnusable: func(err error) bool { return errors.Is(err, unix.ENOSYS) },
 		UnlinkKey:   func(id int) error { s.unlinked = append(s.unlinked, id); return nil },
 		MakeNode: func(name string, dev uint64) (string, error) {
@@ -604,13 +610,156 @@ func TestFailActions(t *testing.T) {
 		}
 		Fail(action, 1, h, func(string) {})
 		want := map[string]string{
-			FailPanic:  "sync sysrq sleep exit 1",
+			FailPanic:  "sync sysrq sleep reboot sleep exit 1",
 			FailReboot: "sync reboot sleep exit 1",
 			FailShell:  "shell exit 1",
 			FailExit:   "exit 1",
 		}[action]
 		if got := strings.Join(calls, " "); got != want {
 			t.Errorf("%s: %q, want %q", action, got, want)
+		}
+	}
+}
+
+// Without /proc (sysrq cannot be written), panic falls back to a forced
+// reboot, as apply_manifest.sh does; when even that fails, it exits.
+func TestFailPanicFallback(t *testing.T) {
+	var calls, logs []string
+	h := FailHooks{
+		Sync:   func() { calls = append(calls, "sync") },
+		Sysrq:  func() error { calls = append(calls, "sysrq"); return os.ErrNotExist },
+		Reboot: func() error { calls = append(calls, "reboot"); return unix.EPERM },
+		Shell:  func() error { return nil },
+		Exit:   func(code int) { calls = append(calls, fmt.Sprintf("exit %d", code)) },
+		Sleep:  func(time.Duration) { calls = append(calls, "sleep") },
+	}
+	Fail(FailPanic, 1, h, func(s string) { logs = append(logs, s) })
+	if got := strings.Join(calls, " "); got != "sync sysrq reboot exit 1" {
+		t.Errorf("calls %q", got)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), "panic failed (is /proc mounted?); trying reboot -f") {
+		t.Errorf("logs %q", logs)
+	}
+}
+
+func TestChildEnvAndManifestDir(t *testing.T) {
+	env := []string{"PATH=/bin", "CRYPT_KEY_HEX=00ff", "CRYPT_KEY_BIN=/k", "INTEGRITY_KEY_HEX=aa", "INTEGRITY_KEY_BIN=/i",
+		"CRYPT_KEY_HEXX=keep", "DMTOOLS_PHASE=sealed", "X=CRYPT_KEY_HEX=1"}
+	if got := strings.Join(ChildEnv(env), " "); got != "PATH=/bin CRYPT_KEY_HEXX=keep DMTOOLS_PHASE=sealed X=CRYPT_KEY_HEX=1" {
+		t.Errorf("ChildEnv: %s", got)
+	}
+	for in, want := range map[string]string{
+		"manifest.env": ".", "./manifest.env": ".", "/etc/rules_dm/manifest.json": "/etc/rules_dm",
+		"a//manifest.env": "a/", "/manifest.env": "", "": ".",
+	} {
+		if got := ManifestDir(in); got != want {
+			t.Errorf("ManifestDir(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A signed verity layer: the signature goes into @u as a "user" key under
+// its description before the table is loaded (also on an idempotent re-run,
+// where the candidate table is loaded for the comparison), and is unlinked
+// with the crypt key once the tables hold them.
+func TestApplySignedVerity(t *testing.T) {
+	sigPath := filepath.Join("..", "..", "cmd", "dm-activate", "testdata", "verity-sig", "verity.roothash.p7s")
+	sig, err := os.ReadFile(sigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpath := filepath.Join("..", "..", "cmd", "dm-activate", "testdata", "verity-sig", "manifest.json")
+	plan := func(kv ...string) *Plan {
+		p := planFor(t, "verity-sig", kv...)
+		p.Cfg.ManifestPath = mpath
+		// rebuild with the manifest path (planFor builds without it)
+		p2, err := BuildPlan(sample(t, "verity-sig"), p.Cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p2
+	}
+	p := plan("DMTOOLS_PHASE", "sealed")
+	if p.Steps[0].SigPath != sigPath || p.Steps[0].SigDesc != "rules_dm:dmroot-verity:roothash-sig" || p.Steps[1].SigDesc != "" {
+		t.Fatalf("steps %+v", p.Steps)
+	}
+	s := newSys()
+	var order []string
+	k := s.kernel()
+	k.AddUserKey = func(desc string, payload []byte) (int, error) {
+		if !bytes.Equal(payload, sig) {
+			t.Errorf("payload %x", payload)
+		}
+		order = append(order, fmt.Sprintf("user %s (%d devices)", desc, len(s.f.devs)))
+		s.keys[200+len(order)] = desc
+		return 200 + len(order), nil
+	}
+	keys, err := LoadKeys(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if err := Apply(p, k, keys, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if strings.Join(order, ",") != "user rules_dm:dmroot-verity:roothash-sig (0 devices)" {
+		t.Errorf("order %v", order)
+	}
+	if !strings.Contains(log.String(), "loaded user key rules_dm:dmroot-verity:roothash-sig into @u (root hash signature "+sigPath+", "+fmt.Sprint(len(sig))+" bytes)") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	if len(s.unlinked) != 2 || s.keys[s.unlinked[0]] == s.keys[s.unlinked[1]] {
+		t.Errorf("unlinked %v of %v", s.unlinked, s.keys)
+	}
+	if v := string(s.f.devs["dmroot-verity"].active[0].Params); !strings.HasSuffix(v, " 3 root_hash_sig_key_desc rules_dm:dmroot-verity:roothash-sig panic_on_corruption") {
+		t.Errorf("verity params %q", v)
+	}
+	// re-run: the signature is loaded again before the comparison
+	log.Reset()
+	if err := Apply(p, k, keys, &log); err != nil || len(order) != 2 || strings.Count(log.String(), "already active") != 2 {
+		t.Errorf("re-run: %v %v\n%s", err, order, log.String())
+	}
+	keys.Wipe()
+
+	// The kernel's verdicts on the signature, explained; cleanup as usual.
+	for errno, hint := range map[unix.Errno]string{
+		unix.ENOKEY:       "signer not trusted by the kernel",
+		unix.EKEYREJECTED: "bad signature of the root hash",
+		unix.EBADMSG:      "is not PKCS#7",
+		unix.EINVAL:       "CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG",
+	} {
+		s := newSys()
+		s.f.failOn, s.f.failErr = "load:dmroot-verity", errno
+		k := s.kernel()
+		keys, _ := LoadKeys(p)
+		err := Apply(p, k, keys, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), hint) || !errors.Is(err, errno) || len(s.f.devs) != 0 || len(s.unlinked) != 1 {
+			t.Errorf("%v: %v, devs %v, unlinked %v", errno, err, s.f.devs, s.unlinked)
+		}
+	}
+	// No keyring: a signature cannot be handed over (no fallback).
+	s = newSys()
+	k = s.kernel()
+	k.AddUserKey = func(string, []byte) (int, error) { return 0, fmt.Errorf("add_key: %w", unix.ENOSYS) }
+	keys, _ = LoadKeys(p)
+	if err := Apply(p, k, keys, io.Discard); err == nil || !strings.Contains(err.Error(), "needs the kernel keyring") || len(s.f.devs) != 0 {
+		t.Errorf("no keyring: %v %v", err, s.f.devs)
+	}
+	// add_key refused
+	k.AddUserKey = func(string, []byte) (int, error) { return 0, fmt.Errorf("add_key user x to @u: %w", unix.EDQUOT) }
+	if err := Apply(p, k, keys, io.Discard); err == nil || !strings.Contains(err.Error(), "(root hash signature)") {
+		t.Errorf("EDQUOT: %v", err)
+	}
+	// LoadKeys: a missing, empty or oversized signature is found before anything runs.
+	dir := t.TempDir()
+	p.Steps[0].SigPath = filepath.Join(dir, "none.p7s")
+	if _, err := LoadKeys(p); err == nil || !strings.Contains(err.Error(), "layer 0: cannot read the root hash signature "+dir+"/none.p7s") {
+		t.Errorf("missing: %v", err)
+	}
+	for _, n := range []int{0, 32768} {
+		os.WriteFile(filepath.Join(dir, "none.p7s"), make([]byte, n), 0o644)
+		if _, err := LoadKeys(p); err == nil {
+			t.Errorf("signature of %d bytes accepted", n)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rules-dm/rules_dm/initramfs/internal/dm"
 )
 
@@ -26,7 +28,8 @@ type Mapper interface {
 type Kernel struct {
 	Mapper      Mapper
 	AddKey      func(desc string, key []byte) (ref string, id int, err error)
-	KeyUnusable func(err error) bool // no keyring: fall back to a hex key in the table
+	AddUserKey  func(desc string, payload []byte) (id int, err error) // root hash signatures
+	KeyUnusable func(err error) bool                                  // no keyring: fall back to a hex key in the table
 	UnlinkKey   func(id int) error
 	MakeNode    func(name string, dev uint64) (string, error)
 	RemoveNode  func(name string) error
@@ -38,10 +41,12 @@ type Kernel struct {
 // UUIDPrefix marks the mapped devices dm-activate creates.
 const UUIDPrefix = "RULES_DM-"
 
-// Keys holds the key bytes of a run; Wipe zeroes them.
+// Keys holds the key bytes of a run (Wipe zeroes them) and the root hash
+// signatures of signed verity layers, by layer index (not secret).
 type Keys struct {
 	Crypt     []byte
 	Integrity []byte
+	Sigs      map[int][]byte
 }
 
 // Wipe zeroes the keys.
@@ -50,11 +55,23 @@ func (k *Keys) Wipe() {
 	wipe(k.Integrity)
 }
 
-// LoadKeys reads the keys the plan needs and checks their sizes.
+// LoadKeys reads the keys and signatures the plan needs and checks their
+// sizes, before anything runs.
 func LoadKeys(p *Plan) (*Keys, error) {
 	k := &Keys{}
 	for _, s := range p.Steps {
 		var err error
+		if s.SigDesc != "" {
+			sig, err := readSig(s.SigPath)
+			if err != nil {
+				k.Wipe()
+				return nil, fmt.Errorf("layer %d: cannot read the root hash signature %s: %w", s.Index, s.SigPath, err)
+			}
+			if k.Sigs == nil {
+				k.Sigs = map[int][]byte{}
+			}
+			k.Sigs[s.Index] = sig
+		}
 		if s.CryptKeySize > 0 {
 			if k.Crypt == nil {
 				if k.Crypt, err = loadKey(p.Cfg.CryptKey); err != nil {
@@ -141,6 +158,23 @@ func Apply(p *Plan, k *Kernel, keys *Keys, log io.Writer) (err error) {
 				}
 				refs[s.CryptKeyDesc] = ref
 			}
+		}
+		if s.SigDesc != "" {
+			// Before the table (and before comparing with a live mapping:
+			// loading the candidate table needs it too).
+			if k.AddUserKey == nil {
+				return fmt.Errorf("layer %d: a verity root hash signature needs the kernel keyring", s.Index)
+			}
+			sig := keys.Sigs[s.Index]
+			id, kerr := k.AddUserKey(s.SigDesc, sig)
+			if kerr != nil {
+				if k.KeyUnusable != nil && k.KeyUnusable(kerr) {
+					return fmt.Errorf("layer %d: a verity root hash signature needs the kernel keyring: %w", s.Index, kerr)
+				}
+				return fmt.Errorf("%w (root hash signature)", kerr)
+			}
+			keyIDs = append(keyIDs, id)
+			fmt.Fprintf(log, "dm-activate: loaded user key %s into @u (root hash signature %s, %d bytes)\n", s.SigDesc, s.SigPath, len(sig))
 		}
 		params, perr := expandStep(s, ref, keys.Crypt, keys.Integrity)
 		if perr != nil {
@@ -267,7 +301,7 @@ func activateOne(k *Kernel, s Step, params []byte, log io.Writer) (made bool, er
 		return false, err
 	}
 	if err := k.Mapper.Load(s.Name, t, s.ReadOnly); err != nil {
-		return true, fmt.Errorf("layer %d (%s): table rejected: %w", s.Index, s.Target, err)
+		return true, fmt.Errorf("layer %d (%s): table rejected: %w%s", s.Index, s.Target, err, sigHint(s, err))
 	}
 	if info, err = k.Mapper.Resume(s.Name); err != nil {
 		return true, err
@@ -282,6 +316,25 @@ func activateOne(k *Kernel, s Step, params []byte, log io.Writer) (made bool, er
 	}
 	fmt.Fprintf(log, "dm-activate: created %s (layer %d, %s, %d sectors, %d:%d, %s)\n", node, s.Index, s.Target, s.Sectors, info.Major(), info.Minor(), mode)
 	return true, nil
+}
+
+// sigHint explains the kernel's answers to a signed verity table
+// (spec/manifest.md, "Root hash signature").
+func sigHint(s Step, err error) string {
+	if s.SigDesc == "" {
+		return ""
+	}
+	switch {
+	case errors.Is(err, unix.ENOKEY):
+		return " (root hash signature: signer not trusted by the kernel, or the key " + s.SigDesc + " is missing)"
+	case errors.Is(err, unix.EKEYREJECTED):
+		return " (root hash signature: bad signature of the root hash)"
+	case errors.Is(err, unix.EBADMSG):
+		return " (root hash signature: " + s.SigPath + " is not PKCS#7)"
+	case errors.Is(err, unix.EINVAL):
+		return " (a signed table: a kernel without CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG rejects root_hash_sig_key_desc)"
+	}
+	return ""
 }
 
 // MountEnv is what DMTOOLS_MOUNT_CMD sees on top of our environment.

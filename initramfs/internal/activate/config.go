@@ -53,6 +53,42 @@ type Config struct {
 	MountOpt  string // resolved
 	ReadOnly  bool   // DMTOOLS_READONLY=1: every layer read-only
 	ReadCheck bool   // DMTOOLS_SEALED_READCHECK=1: read the top device before mounting (sealed)
+
+	// ManifestPath is the manifest's path as given (set by the caller):
+	// files it names (verity root hash signatures) are read from
+	// ManifestDir(ManifestPath).
+	ManifestPath string
+}
+
+// ManifestDir returns the directory of a manifest path exactly as
+// apply_manifest.sh computes it (${MF_PATH%/*} when the path has a slash,
+// else "."), so that both activators print the same signature paths.
+func ManifestDir(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i]
+	}
+	return "."
+}
+
+// SensitiveEnv lists the variables that carry key material (or say where
+// it is): no child process (DMTOOLS_MOUNT_CMD, the rescue shell) inherits
+// them, as in apply_manifest.sh, which unsets them once read.
+var SensitiveEnv = []string{"CRYPT_KEY_HEX", "CRYPT_KEY_BIN", "INTEGRITY_KEY_HEX", "INTEGRITY_KEY_BIN"}
+
+// ChildEnv returns environ ("K=V" entries) without the SensitiveEnv variables.
+func ChildEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+next:
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, s := range SensitiveEnv {
+			if k == s {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // KeySource says where a key comes from: hex in the environment or a file of

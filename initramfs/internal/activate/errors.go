@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/rules-dm/rules_dm/initramfs/internal/keyring"
 )
 
 // tools/internal/cli is internal to tools/, so the few conventions we need
@@ -72,4 +74,25 @@ func readKeyFile(path string) ([]byte, error) {
 	copy(key, b)
 	wipe(b)
 	return key, nil
+}
+
+// readSig reads a root hash signature file: a few hundred bytes of DER, at
+// most keyring.MaxUserPayload (what a "user" key holds).
+func readSig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, keyring.MaxUserPayload+1))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(b) == 0:
+		return nil, errors.New("empty file")
+	case len(b) > keyring.MaxUserPayload:
+		return nil, fmt.Errorf("larger than %d bytes", keyring.MaxUserPayload)
+	}
+	return b, nil
 }

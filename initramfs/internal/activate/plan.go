@@ -25,6 +25,11 @@ type Step struct {
 	CryptKeySize     int
 	CryptKeyDesc     string
 	IntegrityKeySize int
+	// Signed verity layers: the root hash signature file (the manifest's
+	// directory + its path) and the description of the "user" key it is
+	// loaded as before the table (the table's root_hash_sig_key_desc).
+	SigPath string
+	SigDesc string
 }
 
 // Plan is everything a run does, in order.
@@ -84,6 +89,13 @@ func BuildPlan(m *manifest.Manifest, c *Config) (*Plan, error) {
 		if l.Integrity != nil {
 			s.IntegrityKeySize = l.Integrity.KeySize
 		}
+		if l.Verity != nil && l.Verity.RootHashSig != "" {
+			s.SigPath = ManifestDir(c.ManifestPath) + "/" + l.Verity.RootHashSig
+			s.SigDesc = l.Verity.RootHashSigKeyDesc
+			if err := keyring.ValidDesc(s.SigDesc); err != nil {
+				return nil, fmt.Errorf("layer %d: root hash signature: %w", i, err)
+			}
+		}
 		p.Steps = append(p.Steps, s)
 	}
 	p.TopDev = dm.NodePath(m.Layers[len(m.Layers)-1].Name)
@@ -102,6 +114,10 @@ func (p *Plan) Print(w io.Writer) {
 		if s.CryptKeySize > 0 && !loaded[s.CryptKeyDesc] {
 			loaded[s.CryptKeyDesc] = true
 			fmt.Fprintf(w, "keyctl padd logon %s @u <<< <key>\n", s.CryptKeyDesc)
+		}
+		if s.SigDesc != "" {
+			loaded[s.SigDesc] = true
+			fmt.Fprintf(w, "keyctl padd user %s @u < %s\n", s.SigDesc, s.SigPath)
 		}
 		ro := ""
 		if s.ReadOnly {

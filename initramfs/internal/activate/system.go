@@ -20,6 +20,7 @@ func System(ctl *dm.Control) *Kernel {
 	return &Kernel{
 		Mapper:      ctl,
 		AddKey:      keyring.AddLogon,
+		AddUserKey:  keyring.AddUser,
 		KeyUnusable: keyring.Unavailable,
 		UnlinkKey:   keyring.Unlink,
 		MakeNode:    dm.MakeNode,
@@ -148,7 +149,7 @@ func runShell(cmd, newroot string, env []string) error {
 		return fmt.Errorf("cannot create %s: %w", newroot, err)
 	}
 	x := exec.Command("/bin/sh", "-c", cmd)
-	x.Env = append(os.Environ(), env...)
+	x.Env = append(ChildEnv(os.Environ()), env...) // no key variables
 	x.Stdin, x.Stdout, x.Stderr = os.Stdin, os.Stdout, os.Stderr
 	err := x.Run()
 	if err != nil {
@@ -177,7 +178,7 @@ func SystemFailHooks() FailHooks {
 		},
 		Reboot: func() error { return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART) },
 		Shell: func() error {
-			return unix.Exec("/bin/sh", []string{"sh"}, os.Environ())
+			return unix.Exec("/bin/sh", []string{"sh"}, ChildEnv(os.Environ()))
 		},
 		Exit:  os.Exit,
 		Sleep: time.Sleep,
@@ -185,9 +186,10 @@ func SystemFailHooks() FailHooks {
 }
 
 // Fail takes the fail action: panic (sync, then crash the kernel through
-// sysrq), reboot (sync, restart), shell (exec /bin/sh on the console) or
-// exit (code). When an action cannot be taken it says so and exits with
-// code. It does not return.
+// sysrq; when that does not happen, as without /proc, a forced reboot),
+// reboot (sync, restart), shell (exec /bin/sh on the console, without the
+// key variables) or exit (code). When an action cannot be taken it says so
+// and exits with code. It does not return (unless h.Exit does, in tests).
 func Fail(action string, code int, h FailHooks, log func(string)) {
 	switch action {
 	case FailPanic:
@@ -196,7 +198,15 @@ func Fail(action string, code int, h FailHooks, log func(string)) {
 		if err := h.Sysrq(); err != nil {
 			log(fmt.Sprintf("fail action panic: /proc/sysrq-trigger: %v", err))
 		} else {
-			h.Sleep(10 * time.Second) // the crash is synchronous; do not race it
+			h.Sleep(5 * time.Second) // the crash is synchronous; do not race it
+		}
+		// Still here: as apply_manifest.sh, fall back to a forced reboot
+		// rather than going on.
+		log("panic failed (is /proc mounted?); trying reboot -f")
+		if err := h.Reboot(); err != nil {
+			log(fmt.Sprintf("fail action panic: reboot: %v", err))
+		} else {
+			h.Sleep(5 * time.Second)
 		}
 	case FailReboot:
 		log("fail action reboot: sync, then restart")
@@ -204,7 +214,7 @@ func Fail(action string, code int, h FailHooks, log func(string)) {
 		if err := h.Reboot(); err != nil {
 			log(fmt.Sprintf("fail action reboot: %v", err))
 		} else {
-			h.Sleep(10 * time.Second)
+			h.Sleep(5 * time.Second)
 		}
 	case FailShell:
 		log("fail action shell: exec /bin/sh")

@@ -1,10 +1,13 @@
 // Package keyring loads dm-crypt keys into the kernel keyring with add_key(2),
-// so that a table can name a key (":<size>:logon:<desc>") instead of holding it.
+// so that a table can name a key (":<size>:logon:<desc>") instead of holding it,
+// and dm-verity root hash signatures, which a verity table names with
+// root_hash_sig_key_desc.
 //
 // Keys go into the user keyring (@u): an initramfs's PID 1 has no session
-// keyring, and a per-process one would vanish with the process. The key type
-// is "logon": its payload can be used by the kernel but never read back from
-// user space.
+// keyring, and a per-process one would vanish with the process. Crypt keys
+// are of type "logon": their payload can be used by the kernel but never read
+// back from user space. Signatures are of type "user": dm-verity looks them up
+// with request_key(&key_type_user, desc), and they are not secret.
 package keyring
 
 import (
@@ -15,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ValidDesc checks a logon key description: "<prefix>:<name>" with a
+// ValidDesc checks a logon (or user) key description: "<prefix>:<name>" with a
 // non-empty prefix (the kernel refuses logon keys without one), printable,
 // no blanks (a table word cannot hold one).
 func ValidDesc(desc string) error {
@@ -57,6 +60,26 @@ func AddLogon(desc string, payload []byte) (ref string, id int, err error) {
 		return "", 0, fmt.Errorf("add_key logon %s to @u: %w", desc, err)
 	}
 	return Ref(len(payload), desc), id, nil
+}
+
+// MaxUserPayload is the largest payload the kernel's "user" key type takes.
+const MaxUserPayload = 32767
+
+// AddUser adds (or updates) the "user" key desc with payload in the user
+// keyring (keyctl padd user DESC @u) and returns its serial number: how a
+// dm-verity root hash signature is handed to the kernel.
+func AddUser(desc string, payload []byte) (id int, err error) {
+	if err := ValidDesc(desc); err != nil {
+		return 0, err
+	}
+	if len(payload) == 0 || len(payload) > MaxUserPayload {
+		return 0, fmt.Errorf("user key %s: payload of %d bytes (want 1..%d)", desc, len(payload), MaxUserPayload)
+	}
+	id, err = addKey("user", desc, payload, unix.KEY_SPEC_USER_KEYRING)
+	if err != nil {
+		return 0, fmt.Errorf("add_key user %s to @u: %w", desc, err)
+	}
+	return id, nil
 }
 
 // Unavailable reports whether err from AddLogon means the kernel has no
