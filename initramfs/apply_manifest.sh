@@ -23,7 +23,10 @@
 #   DMTOOLS_SEALED_READCHECK=1    sealed: read the whole top device before mounting
 #   DMTOOLS_READONLY=1            create every layer read-only (verity and the layers
 #                                 above it always are)
-# Exit: 0 ok, 1 failure (bootstrap, or sealed with FAIL_ACTION=exit), 2 usage.
+# Exit: 0 ok, 1 failure (bootstrap, or sealed with FAIL_ACTION=exit), 2 usage (argument
+# count, MODE, DMTOOLS_PHASE, DMTOOLS_FAIL_ACTION). A bad manifest or environment is
+# rejected before anything runs: exit 1, except with MODE=apply in the sealed phase,
+# which fails closed and takes the fail action.
 
 LC_ALL=C
 export LC_ALL
@@ -34,10 +37,39 @@ usage() {
 	say "$* (usage: [MODE=dry-run|apply] $PROG MANIFEST_ENV)"
 	exit 2
 }
-# reject: a bad manifest or environment, found before anything ran.
+# reject: a bad manifest or environment, found before anything ran: exit 1, except that
+# a sealed apply fails closed and takes the fail action.
 reject() {
 	say "$*"
+	if [ "$MODE" = apply ] && [ "$PHASE" = sealed ]; then
+		take_fail_action
+	fi
 	exit 1
+}
+
+# take_fail_action: what a sealed boot does on any failure (DMTOOLS_FAIL_ACTION).
+take_fail_action() {
+	say "sealed boot failed; fail action: $FAIL_ACTION"
+	case $FAIL_ACTION in
+	panic)
+		sync
+		echo 1 >/proc/sys/kernel/sysrq 2>/dev/null
+		echo c >/proc/sysrq-trigger
+		sleep 5
+		say "panic failed (is /proc mounted?); trying reboot -f"
+		reboot -f
+		sleep 5
+		exit 1
+		;;
+	reboot)
+		sync
+		reboot -f
+		sleep 5
+		exit 1
+		;;
+	shell) exec sh ;;
+	*) exit 1 ;;
+	esac
 }
 
 # ---------------------------------------------------------------- arguments and mode
@@ -555,27 +587,7 @@ fail() {
 	cleanup
 	unlink_keys
 	[ "$PHASE" = sealed ] || exit 1
-	say "sealed boot failed; fail action: $FAIL_ACTION"
-	case $FAIL_ACTION in
-	panic)
-		sync
-		echo 1 >/proc/sys/kernel/sysrq 2>/dev/null
-		echo c >/proc/sysrq-trigger
-		sleep 5
-		say "panic failed (is /proc mounted?); trying reboot -f"
-		reboot -f
-		sleep 5
-		exit 1
-		;;
-	reboot)
-		sync
-		reboot -f
-		sleep 5
-		exit 1
-		;;
-	shell) exec sh ;;
-	*) exit 1 ;;
-	esac
+	take_fail_action
 }
 MOUNTED=""
 

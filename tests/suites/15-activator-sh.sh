@@ -224,6 +224,23 @@ envfail "DATA_DEV with a blank" 'DATA_DEV holds a character not allowed' DATA_DE
 envfail "bad MODE" 'MODE must be dry-run or apply' MODE=yes
 envfail "bad fail action" 'DMTOOLS_FAIL_ACTION must be' DMTOOLS_FAIL_ACTION=ignore
 envfail "bad phase" 'DMTOOLS_PHASE must be' DMTOOLS_PHASE=late
+# A sealed apply fails closed: a rejected manifest takes the fail action (exit here).
+sealed_reject() {
+	: >"$FAKELOG"
+	sed "s|^DMTOOLS_NAME=.*|DMTOOLS_NAME='\$(touch $WORK/pwned)'|" "$TD/verity-then-crypt.env" >sealed-hostile.env
+	rm -f "$WORK/pwned"
+	env PATH="$WORK/fake:$PATH" MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit DATA_DEV="$BDEV" \
+		CRYPT_KEY_HEX="$KEY64" $1 "$AM" sealed-hostile.env 2>err.txt
+	rc=$?
+	cat err.txt
+	[ $rc = 1 ] && [ ! -e "$WORK/pwned" ] && [ ! -s "$FAKELOG" ] &&
+		grep -q 'value of DMTOOLS_NAME holds a forbidden character' err.txt &&
+		grep -q 'sealed boot failed; fail action: exit' err.txt
+}
+for sh in "${SHELLS[@]}"; do
+	check "sealed apply fails closed on a hostile manifest ($sh)" sealed_reject "$sh"
+done
+
 for sh in "${SHELLS[@]}"; do
 	expect_fail "no argument ($sh)" 'expected exactly one argument' $sh "$AM"
 	expect_fail "missing manifest ($sh)" 'cannot read manifest' $sh "$AM" "$WORK/nope.env"
