@@ -134,6 +134,10 @@ func openInput(in string, sectorSize int) (*os.File, int64, error) {
 		return nil, 0, fmt.Errorf("input %s: not a regular file", in)
 	}
 	size := st.Size()
+	if size == 0 {
+		src.Close()
+		return nil, 0, fmt.Errorf("input %s is empty (the kernel refuses a zero-length table)", in)
+	}
 	if size%int64(sectorSize) != 0 {
 		src.Close()
 		return nil, 0, fmt.Errorf("input %s: %d bytes is not a multiple of the sector size %d", in, size, sectorSize)
