@@ -35,6 +35,12 @@ check "binary has no cgo (go version -m)" sh -c "go version -m '$DA' | grep -q '
 
 KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 IKEY=ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100
+KEYS="$KEY$KEY" # 128 bytes of hex: sliced to each manifest's crypt key size
+# key_for MANIFEST_ENV: a hex crypt key of the size the manifest expects (64 bytes when none)
+key_for() {
+	ks=$(sed -n "s/^DMTOOLS_L[0-7]_CRYPT_KEY_SIZE='\([0-9]*\)'\$/\1/p" "$1" | head -n 1)
+	printf '%s' "${KEYS:0:$((2 * ${ks:-64}))}"
+}
 
 # ---- dry-run: same plan as apply_manifest.sh
 shells=""
@@ -67,19 +73,21 @@ same_as_sh() { # same_as_sh SAMPLE FORMAT ENV...: compare with the last sh.out
 	plan_go "$SAMPLES/$name/manifest.$fmt" "$@" >go.out 2>go.err || { cat go.err; return 1; }
 	head -n 1 go.out | grep -q '^# dm-activate plan (dry-run, nothing is run)' || { cat go.out; return 1; }
 	if ! diff <(tail -n +2 sh.out) <(tail -n +2 go.out); then return 1; fi
-	if grep -q "$KEY\|$IKEY" go.out go.err; then echo "a key was printed"; return 1; fi
+	if grep -q "${KEY:0:32}\|$IKEY" go.out go.err; then echo "a key was printed"; return 1; fi
 }
 if [ -f "$SCRIPT" ]; then
 	n=0
 	bad=""
 	IFS=, read -r -a shell_list <<<"$shells"
+	nsamples=0
 	for d in "$SAMPLES"/*/; do
 		name=$(basename "$d")
+		nsamples=$((nsamples + 1))
 		for pa in bootstrap:panic sealed:panic sealed:reboot sealed:shell sealed:exit; do
 			for sh_ in "${shell_list[@]}"; do
 				# every shell for sealed:panic, the first one for the other cases
 				[ "$sh_" = "${shell_list[0]}" ] || [ "$pa" = sealed:panic ] || continue
-				set -- DATA_DEV=/dev/vda META_DEV=/dev/vdb CRYPT_KEY_HEX=$KEY INTEGRITY_KEY_HEX=$IKEY \
+				set -- DATA_DEV=/dev/vda META_DEV=/dev/vdb CRYPT_KEY_HEX="$(key_for "$d/manifest.env")" INTEGRITY_KEY_HEX=$IKEY \
 					DMTOOLS_PHASE="${pa%:*}" DMTOOLS_FAIL_ACTION="${pa#*:}"
 				if ! plan_sh "$sh_" "$SAMPLES/$name/manifest.env" "$@" >sh.out 2>same.log; then
 					bad="$bad $name/$pa/$sh_"
@@ -96,7 +104,7 @@ if [ -f "$SCRIPT" ]; then
 			done
 		done
 	done
-	check "dry-run plan == apply_manifest.sh plan ($n cases: 9 samples x json,env x 5 phase/actions; shells $shells)" test -z "$bad"
+	check "dry-run plan == apply_manifest.sh plan ($n cases: $nsamples samples x json,env x 5 phase/actions; shells $shells)" test -z "$bad"
 	[ -z "$bad" ] || echo "    differing:$bad"
 	# Options that change the plan: read check, read-only, mount command, env mount overrides, no devices.
 	check "dry-run == script: DMTOOLS_SEALED_READCHECK, DMTOOLS_READONLY, mount overrides" \
@@ -109,6 +117,65 @@ if [ -f "$SCRIPT" ]; then
 		same_plan integrity-then-crypt env "${shell_list[0]}"
 else
 	skip "dry-run == apply_manifest.sh" "initramfs/apply_manifest.sh not present"
+fi
+
+# ---- manifests as dm-compose writes them: aead (gcm, authenc), hmac integrity, signed verity
+# with FEC; the same plan from both activators (json and env, every phase/action)
+compose_all() {
+	mkdir -p "$WORK/composed" && cd "$WORK/composed" || return 1
+	head -c 2097152 /dev/zero >fs.img && mkfs.ext4 -q -F -b 4096 fs.img >/dev/null 2>&1 || return 1
+	for n in 32 64 96; do printf '%s' "${KEYS:0:$((2 * n))}" | xxd -r -p >k$n && chmod 600 k$n || return 1; done
+	printf '%s' "$IKEY" | xxd -r -p >ik && chmod 600 ik || return 1
+	DC="$BIN/dm-compose"
+	"$DC" build --in fs.img --outdir aead-gcm --stack integrity-then-crypt --profile aead --key-file k32 &&
+		"$DC" build --in fs.img --outdir aead-authenc --stack integrity-then-crypt --profile aead \
+			--cipher 'capi:authenc(hmac(sha256),xts(aes))-random' --key-file k96 &&
+		"$DC" build --in fs.img --outdir hmac-itc --stack integrity-then-crypt --integrity-hash hmac-sha256 \
+			--integrity-key-file ik --key-file k64 &&
+		"$DC" build --in fs.img --outdir hmac-cti --stack crypt-then-integrity --integrity-hash hmac-sha256 \
+			--integrity-key-file ik --key-file k64 || return 1
+	if openssl req -x509 -newkey rsa:2048 -nodes -keyout sign.key -out sign.crt -days 3650 -subj "/CN=rules_dm 16" >/dev/null 2>&1; then
+		"$DC" build --in fs.img --outdir signed --stack verity-then-crypt --key-file k64 --verity-fec-roots 2 \
+			--verity-sign-key sign.key --verity-sign-cert sign.crt || return 1
+	fi
+}
+if [ -f "$SCRIPT" ] && command -v mkfs.ext4 >/dev/null && command -v xxd >/dev/null; then
+	check "dm-compose builds the aead, hmac and signed samples" compose_all
+	cd "$WORK" || exit 1
+	composed_same() {
+		bad=""
+		n=0
+		for d in "$WORK"/composed/*/; do
+			name=$(basename "$d")
+			for pa in bootstrap:panic sealed:panic sealed:reboot sealed:shell sealed:exit; do
+				set -- DATA_DEV=/dev/vda META_DEV=/dev/vdb CRYPT_KEY_HEX="$(key_for "$d/manifest.env")" INTEGRITY_KEY_HEX=$IKEY \
+					DMTOOLS_PHASE="${pa%:*}" DMTOOLS_FAIL_ACTION="${pa#*:}"
+				for fmt in json env; do
+					n=$((n + 1))
+					SAMPLES="$WORK/composed" same_plan "$name" "$fmt" "${shell_list[0]}" "$@" >same.log 2>&1 ||
+						{ bad="$bad $name/$fmt/$pa" && sed 's/^/  | /' same.log | head -n 20; }
+				done
+			done
+		done
+		echo "$n cases: $(cd "$WORK/composed" && echo */)"
+		[ -z "$bad" ] || { echo "differing:$bad"; return 1; }
+	}
+	check "dry-run == apply_manifest.sh on dm-compose output (aead gcm/authenc, hmac, signed verity+FEC)" composed_same
+	if [ -d "$WORK/composed/signed" ]; then
+		signed_order() {
+			"$DA" "$WORK/composed/signed/manifest.json" >so.out 2>&1 || { cat so.out; return 1; }
+			cat so.out
+			u=$(grep -n "^keyctl padd user rules_dm:dmroot-verity:roothash-sig @u < $WORK/composed/signed/verity.roothash.p7s\$" so.out | cut -d: -f1)
+			v=$(grep -n "^dmsetup create --readonly dmroot-verity <<< '.* use_fec_from_device <DATA_DEV> fec_roots 2 .* root_hash_sig_key_desc rules_dm:dmroot-verity:roothash-sig'\$" so.out | cut -d: -f1)
+			l=$(grep -n '^keyctl padd logon rules_dm:dmroot @u' so.out | cut -d: -f1)
+			[ -n "$u" ] && [ -n "$v" ] && [ -n "$l" ] && [ "$u" -lt "$v" ] && [ "$v" -lt "$l" ]
+		}
+		check "signed (dm-compose): user key before the verity table (FEC + root_hash_sig_key_desc), then the crypt key" signed_order
+	else
+		skip "signed (dm-compose) plan" "openssl req failed"
+	fi
+else
+	skip "dry-run == apply_manifest.sh on dm-compose output" "needs apply_manifest.sh, mkfs.ext4 and xxd"
 fi
 
 # ---- dry-run content, checked directly
@@ -139,8 +206,20 @@ check "sealed mount: ext4 ro,errors=panic on /newroot" \
 	plan_has "$V" "^mount -t ext4 -o ro,errors=panic /dev/mapper/dmroot /newroot$" DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed
 check "hmac integrity key shown as <key>" \
 	plan_has "$SAMPLES/integrity-hmac/manifest.env" "internal_hash:hmac\\(sha256\\):<key>'$" DATA_DEV=/dev/vda META_DEV=/dev/vdb INTEGRITY_KEY_HEX=$IKEY
-check "stdout plan is stable (goldens)" sh -c "cd '$SAMPLES' && for d in */; do
-	env -i DATA_DEV=/dev/vda META_DEV=/dev/vdb CRYPT_KEY_HEX=$KEY INTEGRITY_KEY_HEX=$IKEY DMTOOLS_PHASE=sealed '$DA' \$d/manifest.env | cmp - \$d/dryrun-sealed.txt || exit 1; done"
+goldens_stable() { # as the unit tests run: from initramfs/cmd/dm-activate, paths testdata/<sample>/
+	(
+		cd "$SAMPLES/.." || exit 1
+		for d in testdata/*/; do
+			d=${d%/}
+			env -i DATA_DEV=/dev/vda META_DEV=/dev/vdb CRYPT_KEY_HEX="$(key_for "$d/manifest.env")" INTEGRITY_KEY_HEX=$IKEY \
+				DMTOOLS_PHASE=sealed "$DA" "$d/manifest.env" | cmp - "$d/dryrun-sealed.txt" || exit 1
+		done
+	)
+}
+check "stdout plan is stable (goldens)" goldens_stable
+check "signed verity: the signature is loaded as a user key before its table" \
+	plan_has "$SAMPLES/verity-sig/manifest.json" "^keyctl padd user rules_dm:dmroot-verity:roothash-sig @u < $SAMPLES/verity-sig/verity.roothash.p7s$" DATA_DEV=/dev/vda
+
 
 # ---- hostile manifest.env: rejected with one line, nothing run
 hostile() { # hostile NAME LINE
@@ -161,12 +240,25 @@ hostile dollar "DMTOOLS_NAME='\$HOME'"
 hostile backslash "DMTOOLS_NAME='a\\b'"
 printf "DMTOOLS_SCHEMA_VERSION='1'\nDMTOOLS_NAME='a\nb'\n" >h-newline.env
 printf "DMTOOLS_SCHEMA_VERSION='1'\r\n" >h-cr.env
+# fails_closed PATTERN CMD...: a sealed apply rejected before anything ran takes the fail
+# action (here exit): exit 1, the error line matching PATTERN, then the fail-action line.
+fails_closed() {
+	pat=$1
+	shift
+	"$@" >fc.out 2>fc.err
+	rc=$?
+	cat fc.err
+	[ "$rc" = 1 ] && [ "$(wc -l <fc.err)" = 2 ] && head -n 1 fc.err | grep -Eq -- "$pat" &&
+		[ "$(sed -n 2p fc.err)" = "dm-activate: sealed boot failed; fail action: exit" ] && [ ! -s fc.out ]
+}
 for f in h-*.env; do
 	n=${f#h-}
 	n=${n%.env}
 	expect_fail "hostile manifest.env ($n), dry-run" "^dm-activate: .*line [0-9]+: " env -i DATA_DEV=/dev/vda "$DA" "$f"
-	expect_fail "hostile manifest.env ($n), sealed apply: rejected before anything runs" "^dm-activate: .*line [0-9]+: " \
-		env -i MODE=apply DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit "$DA" "$f"
+	expect_fail "hostile manifest.env ($n), bootstrap apply: exit 1, no fail action" "^dm-activate: .*line [0-9]+: " \
+		env -i MODE=apply DATA_DEV=/dev/vda DMTOOLS_FAIL_ACTION=exit "$DA" "$f"
+	check "hostile manifest.env ($n), sealed apply: rejected before anything runs, fail action (fail-closed)" \
+		fails_closed "^dm-activate: .*line [0-9]+: " env -i MODE=apply DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit "$DA" "$f"
 done
 check "hostile manifests ran nothing" test ! -e "$WORK/pwned"
 cp "$SAMPLES/verity-only/manifest.env" trailing.env
@@ -203,11 +295,42 @@ head -c 64 /dev/zero >key.bin
 chmod 600 key.bin
 check "CRYPT_KEY_BIN of the right size: dry-run ok" exit_is 0 env -i DATA_DEV=/dev/vda CRYPT_KEY_BIN=key.bin "$DA" "$M"
 expect_fail "apply: DATA_DEV not a block device" "not a block device" env -i MODE=apply DATA_DEV=/dev/null CRYPT_KEY_BIN=key.bin "$DA" "$M"
-
-# ---- apply on this host: no device-mapper, so the activation itself fails
+# Sealed apply: a bad environment fails closed too (the lead's rule); dry-run and bootstrap exit 1.
+check "sealed apply without DATA_DEV: fail action" fails_closed "DATA_DEV is not set" \
+	env -i MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit CRYPT_KEY_HEX=$KEY "$DA" "$M"
+check "sealed apply, key of the wrong size: fail action" fails_closed "crypt key is 32 bytes, layer 0 expects 64$" \
+	env -i MODE=apply DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit CRYPT_KEY_HEX=${KEY:0:64} "$DA" "$M"
+check "sealed apply, DATA_DEV not a block device: fail action" fails_closed "not a block device" \
+	env -i MODE=apply DATA_DEV=/dev/null DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit CRYPT_KEY_BIN=key.bin "$DA" "$M"
+check "sealed apply, missing manifest: fail action" fails_closed "no such file" \
+	env -i MODE=apply DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit "$DA" "$WORK/none.env"
 blk=""
 for b in /dev/loop0 /dev/vda /dev/sda /dev/nvme0n1 /dev/zram0; do [ -b "$b" ] && blk=$b && break; done
-if [ -e /sys/class/misc/device-mapper ] || [ -e /dev/mapper/control ]; then
+cp "$SAMPLES/verity-sig/manifest.env" nosig.env
+if [ -n "$blk" ]; then
+	# (rejected before the kernel is asked anything: DATA_DEV is only stat'ed)
+	check "sealed apply, root hash signature missing: fail action" fails_closed "layer 0: cannot read the root hash signature ./verity.roothash.p7s" \
+		env -i MODE=apply DATA_DEV=$blk DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit CRYPT_KEY_BIN=key.bin "$DA" nosig.env
+	expect_fail "bootstrap apply, root hash signature missing: exit 1" "cannot read the root hash signature" \
+		env -i MODE=apply DATA_DEV=$blk CRYPT_KEY_BIN=key.bin "$DA" nosig.env
+else
+	skip "apply, root hash signature missing" "no block device to name as DATA_DEV"
+fi
+check "sealed apply, bad DMTOOLS_FAIL_ACTION: usage (exit 2), no fail action" exit_is 2 \
+	env -i MODE=apply DATA_DEV=/dev/vda DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=halt "$DA" "$M"
+# FAIL_ACTION=shell: exec /bin/sh (commands from stdin), without the key variables.
+shell_no_keys() {
+	out=$(echo 'echo IN-RESCUE-SHELL; env; exit 7' | env -i PATH="$PATH" MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=shell \
+		CRYPT_KEY_HEX=$KEY INTEGRITY_KEY_BIN=/x "$DA" "$M" 2>&1)
+	rc=$?
+	echo "$out"
+	[ "$rc" = 7 ] && echo "$out" | grep -q '^IN-RESCUE-SHELL$' && echo "$out" | grep -q '^MODE=apply$' &&
+		! echo "$out" | grep -q "CRYPT_KEY\|INTEGRITY_KEY\|${KEY:0:16}"
+}
+check "sealed apply, bad environment, FAIL_ACTION=shell: /bin/sh without the key variables" shell_no_keys
+
+# ---- apply on this host: no device-mapper, so the activation itself fails
+if [ -e /sys/class/misc/device-mapper ]; then
 	skip "apply without device-mapper" "this host has device-mapper (the QEMU e2e suite covers apply)"
 elif [ -z "$blk" ]; then
 	skip "apply without device-mapper" "no block device to name as DATA_DEV"
@@ -216,7 +339,7 @@ else
 		env -i MODE=apply DATA_DEV=$blk DMTOOLS_PHASE="$1" DMTOOLS_FAIL_ACTION=exit "$DA" "$SAMPLES/verity-only/manifest.env" >a.out 2>a.err
 		rc=$?
 		cat a.err
-		[ "$rc" = 1 ] && grep -q '/dev/mapper/control' a.err && [ ! -e /dev/mapper/control ] || return 1
+		[ "$rc" = 1 ] && grep -q '/dev/mapper/control' a.err || return 1
 		if [ "$1" = sealed ]; then grep -q 'fail action: exit' a.err; else ! grep -q 'fail action' a.err; fi
 	}
 	check "apply, bootstrap, no device-mapper: exit 1, nothing created" apply_fails bootstrap
