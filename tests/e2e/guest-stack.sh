@@ -34,11 +34,18 @@ devs() {
 	export DATA_DEV META_DEV
 }
 
-# act ACT: run activator ACT (sh or go) on the manifest with the current environment.
+# act ACT: run activator ACT (sh or go) on the manifest with the current environment
+# ($MF: manifest.env; the Go activator reads manifest.json when JSON=1).
 act() {
 	case $1 in
 	sh) sh "$F/apply_manifest.sh" "$MF" ;;
-	go) "$F/dm-activate" "$MF" ;;
+	go)
+		if [ "${JSON:-0}" = 1 ]; then
+			"$F/dm-activate" "$F/manifest.json"
+		else
+			"$F/dm-activate" "$MF"
+		fi
+		;;
 	esac
 }
 
@@ -133,10 +140,12 @@ for A in $ACTS; do
 	teardown
 
 	# 4. sealed, FAIL_ACTION=exit, key file, read check: mounts read-only at /newroot.
+	#    (The Go activator reads manifest.json here.)
 	clean_env
 	devs good
 	key_bin
 	export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit DMTOOLS_SEALED_READCHECK=1
+	JSON=1
 	if act "$A"; then
 		h=$(hello_sha $NEWROOT)
 		ro=$(grep " $NEWROOT " /proc/mounts | cut -d' ' -f4)
@@ -144,6 +153,44 @@ for A in $ACTS; do
 		if [ "$h" = "$HELLO_SHA" ]; then res PASS "$A/sealed-good" "$ro"; else res FAIL "$A/sealed-good" "$h"; fi
 	else
 		res FAIL "$A/sealed-good" "rc=$?"
+	fi
+	JSON=0
+	teardown
+
+	# 4b. a foreign mapping holds the top name: activation fails, removes what it made
+	#     (top-down), and leaves the foreign mapping alone.
+	clean_env
+	devs good
+	key_bin
+	echo "0 8 error" | dmsetup create dmroot
+	export MODE=apply
+	act "$A" 2>fm.err
+	rc=$?
+	left=$(dmsetup ls | cut -f1 | tr '\n' ' ')
+	if [ $rc != 0 ] && grep -q 'already exists with a different table\|exists' fm.err && [ "$left" = "dmroot " ]; then
+		res PASS "$A/foreign-mapping-refused" "$(tail -n 1 fm.err)"
+	else
+		res FAIL "$A/foreign-mapping-refused" "rc=$rc left: $left"
+		cat fm.err
+	fi
+	teardown
+
+	# 4c. a sealed apply of a hostile manifest fails closed (FAIL_ACTION=exit) and runs nothing.
+	clean_env
+	devs good
+	key_bin
+	sed "s/^DMTOOLS_NAME=.*/DMTOOLS_NAME='\$(touch \/tmp\/pwned)'/" "$MF" >/tmp/hostile.env
+	export MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit
+	case $A in
+	sh) sh "$F/apply_manifest.sh" /tmp/hostile.env 2>hm.err ;;
+	go) "$F/dm-activate" /tmp/hostile.env 2>hm.err ;;
+	esac
+	rc=$?
+	if [ $rc = 1 ] && [ ! -e /tmp/pwned ] && no_mappings && grep -q 'sealed boot failed' hm.err; then
+		res PASS "$A/sealed-hostile-manifest-fails-closed" "$(head -n 1 hm.err)"
+	else
+		res FAIL "$A/sealed-hostile-manifest-fails-closed" "rc=$rc"
+		cat hm.err
 	fi
 	teardown
 

@@ -179,7 +179,7 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 		# the aead variant shows FAIL_ACTION=reboot; the others panic
 		echo "PANIC_SET=panic PANIC_WRONG_KEY=$panic_wrong PANIC_ACT=$pact PANIC_ACTION=$(case $s in *-aead) echo reboot ;; *) echo panic ;; esac)"
 	} >>"$cfg"
-	cp "$ROOT/initramfs/apply_manifest.sh" "$d/out/manifest.env" "$d/files/"
+	cp "$ROOT/initramfs/apply_manifest.sh" "$d/out/manifest.env" "$d/out/manifest.json" "$d/files/"
 	cp "$key" "$d/files/key.bin"
 	cp "$wrong" "$d/files/wrong-key.bin"
 	cp ikey.bin wrong-ikey.bin "$d/files/"
