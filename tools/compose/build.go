@@ -49,6 +49,20 @@ func Build(o Options) (m *manifest.Manifest, err error) {
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("outdir: %w", err)
 	}
+	// one build per outdir at a time; released on return, failure or signal
+	unlock, err := cli.LockDir(o.OutDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// all or nothing: whatever this run commits is removed again if it then
+	// fails or is signalled (cli.Main), an earlier run's files never
+	for _, n := range []string{DataFile, IntegrityMeta, VerityHash, VeritySig, ManifestEnv, ManifestJSON} {
+		cli.UndoOnFailure(outPath(o.OutDir, n))
+	}
+	for _, n := range []string{BootDMModCreate, BootVeritytab, BootIntegritytab, BootCrypttab} {
+		cli.UndoOnFailure(outPath(outPath(o.OutDir, manifest.BootDir), n))
+	}
 	mj := outPath(o.OutDir, ManifestJSON)
 	if _, err := os.Lstat(mj); err == nil && !o.Force {
 		return nil, fmt.Errorf("outdir %s already holds %s (use --force to replace it)", o.OutDir, ManifestJSON)
@@ -103,6 +117,15 @@ func Build(o Options) (m *manifest.Manifest, err error) {
 			m = nil
 		}
 	}()
+	// boot/ exists before the long work, so that a signal at any later point
+	// finds it declared (a directory made after the signal cleanup would stay)
+	bootDir := outPath(o.OutDir, manifest.BootDir)
+	if _, err := os.Stat(bootDir); os.IsNotExist(err) {
+		cli.UndoDirOnFailure(bootDir)
+	}
+	if err := os.MkdirAll(bootDir, 0o755); err != nil {
+		return nil, fmt.Errorf("outdir: %w", err)
+	}
 	if err := b.run(); err != nil {
 		return nil, err
 	}
@@ -574,11 +597,6 @@ func (b *builder) finish() (*manifest.Manifest, error) {
 		}
 	}
 	bootDir := outPath(b.OutDir, manifest.BootDir)
-	if len(boot) > 0 {
-		if err := os.MkdirAll(bootDir, 0o755); err != nil {
-			return nil, fmt.Errorf("outdir: %w", err)
-		}
-	}
 	produced := map[string]bool{}
 	for _, f := range boot {
 		name := manifest.BootDir + "/" + f.name

@@ -32,6 +32,11 @@ func Create(path string, perm os.FileMode) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
+	// Under exitMu: a signal cleanup either runs after the temporary is
+	// registered (and removes it) or holds exitMu until os.Exit (and no
+	// temporary appears after it).
+	exitMu.Lock()
+	defer exitMu.Unlock()
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)

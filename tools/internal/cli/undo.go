@@ -9,6 +9,7 @@ import (
 var (
 	undoMu    sync.Mutex
 	undoPaths []string
+	undoDirs  []string
 	committed = map[string]bool{} // final paths committed by this process
 )
 
@@ -27,6 +28,16 @@ func UndoOnFailure(path string) {
 	undoMu.Unlock()
 }
 
+// UndoDirOnFailure declares a directory this run created for its outputs:
+// on failure or signal, after the UndoOnFailure paths are removed, it is
+// removed too if it is then empty (never with contents). Declare it only when
+// the run itself created it.
+func UndoDirOnFailure(dir string) {
+	undoMu.Lock()
+	undoDirs = append(undoDirs, filepath.Clean(dir))
+	undoMu.Unlock()
+}
+
 // markCommitted records a final path (Commit, under exitMu).
 func markCommitted(path string) {
 	undoMu.Lock()
@@ -39,6 +50,8 @@ func undoAll() {
 	undoMu.Lock()
 	paths := undoPaths
 	undoPaths = nil
+	dirs := undoDirs
+	undoDirs = nil
 	done := committed
 	committed = map[string]bool{}
 	undoMu.Unlock()
@@ -46,5 +59,8 @@ func undoAll() {
 		if done[paths[i]] {
 			os.Remove(paths[i])
 		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i]) // only when empty
 	}
 }
