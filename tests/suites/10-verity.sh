@@ -274,3 +274,48 @@ usage_rc() { "$DV" format data.4096.777 out.hash --hash md5 2>/dev/null; [ $? -e
 check verity-usage-exit-2 usage_rc
 same_needs_offset() { cp data.4096.777 s.img; ! "$DV" format s.img s.img 2>/dev/null && cmp s.img data.4096.777; }
 check verity-same-file-needs-offset same_needs_offset
+
+# DATA = HASH with --hash-offset past the end of the file: veritysetup covers
+# the whole blocks the file holds (a partial last block is left out) and grows
+# the file to hold the tree; dm-verity must write the same bytes.
+past_eof() { # SIZE
+	[ -n "$VS" ] || return 0
+	head -c "$1" data.4096.777 >pe.vs.img && cp pe.vs.img pe.dv.img && cp pe.vs.img pe.orig.img
+	"$VS" format pe.vs.img pe.vs.img --hash-offset 4194304 --salt "$SALT" --uuid "$UUID" >vs.out 2>&1 || { cat vs.out; return 1; }
+	"$DV" format pe.dv.img pe.dv.img --hash-offset 4194304 --salt "$SALT" --uuid "$UUID" >dv.out 2>&1 || { cat dv.out; return 1; }
+	[ "$(roothash vs.out)" = "$(roothash dv.out)" ] || { echo "root hash differs: $(roothash vs.out) vs $(roothash dv.out)"; return 1; }
+	grep '^Data blocks' vs.out dv.out
+	cmp pe.vs.img pe.dv.img && cmp -n "$1" pe.dv.img pe.orig.img
+}
+if [ -n "$VS" ]; then
+	check verity-same-file-offset-past-eof past_eof 1048576
+	check verity-same-file-offset-past-eof-partial-block past_eof 1000000
+else
+	skip verity-same-file-offset-past-eof "veritysetup missing"
+fi
+# More than 1 GiB of growth is refused (usage), and DATA is left as it was.
+too_far() {
+	cp data.4096.777 pe.dv.img
+	"$DV" format pe.dv.img pe.dv.img --hash-offset 4294967296 >dv.out 2>&1
+	rc=$?
+	cat dv.out
+	[ $rc -eq 2 ] && grep -q 'past the end' dv.out && cmp pe.dv.img data.4096.777
+}
+check verity-same-file-offset-too-far too_far
+# A failure while growing in place (file size limit) gives DATA its size back.
+grow_fail() {
+	cp data.4096.777 pe.dv.img
+	(ulimit -f $(( $(stat -c %s pe.dv.img) / 512 + 8 )); "$DV" format pe.dv.img pe.dv.img --hash-offset 8388608) >dv.out 2>&1 && { echo "succeeded?"; return 1; }
+	cat dv.out
+	cmp pe.dv.img data.4096.777
+}
+check verity-same-file-grow-failure-restores-size grow_fail
+# --params-out that cannot be created: no HASH left behind.
+params_unwritable() {
+	rm -f out.hash; : >plainfile
+	"$DV" format --params-out plainfile/p.json data.4096.777 out.hash >dv.out 2>&1 && return 1
+	cat dv.out
+	[ ! -e out.hash ] && ! compgen -G '.out.hash.tmp-*' >/dev/null
+}
+check verity-params-out-unwritable-no-hash params_unwritable
+rm -f pe.vs.img pe.dv.img pe.orig.img plainfile

@@ -12,8 +12,10 @@
 //
 // DATA and HASH may be the same file: the tree is then written in place at
 // --hash-offset (which must be given, and lie at or past the data) and DATA is
-// not truncated; the data covered is the bytes before the offset, or
-// --data-blocks blocks. A separate HASH file is written atomically (temporary
+// not truncated; the data covered is --data-blocks blocks, else the bytes
+// before the offset, else (an offset past the end of the file) the whole
+// blocks the file holds, as veritysetup does: the file then grows to hold the
+// tree, by at most 1 GiB past its end, and goes back to its size on failure. A separate HASH file is written atomically (temporary
 // file, then rename), zero-filled before --hash-offset; a HASH that is a
 // block device is written in place.
 //
@@ -252,6 +254,19 @@ func (f *paramFlags) dataSize(p verity.Params, data *os.File, same bool) (int64,
 		if !f.set("hash-offset") || f.hashOffset == 0 {
 			return 0, cli.Usagef("DATA and HASH are the same file: give --hash-offset (at or past the end of the data)")
 		}
+		n, err := sizeOf(data)
+		if err != nil {
+			return 0, fmt.Errorf("size of %s: %w", data.Name(), err)
+		}
+		if f.hashOffset > n {
+			// As veritysetup: an offset past the end of the file covers the
+			// whole blocks the file holds (the tree then grows the file).
+			if f.hashOffset-n > maxGrowth {
+				return 0, cli.Usagef("--hash-offset %d lies %d bytes past the end of %s (%d bytes); more than %d MiB of growth is refused as a likely mistake",
+					f.hashOffset, f.hashOffset-n, data.Name(), n, maxGrowth>>20)
+			}
+			return n / int64(p.DataBlockSize) * int64(p.DataBlockSize), nil
+		}
 		return f.hashOffset, nil
 	}
 	n, err := sizeOf(data)
@@ -261,7 +276,12 @@ func (f *paramFlags) dataSize(p verity.Params, data *os.File, same bool) (int64,
 	return n, nil
 }
 
-func runFormat(args []string) error {
+// maxGrowth bounds how far past the end of DATA a --hash-offset may lie when
+// DATA is HASH (veritysetup has no bound: it grows the file, leaving a hole
+// up to the offset). A gap larger than this is almost surely a typo.
+const maxGrowth = 1 << 30
+
+func runFormat(args []string) (err error) {
 	f := newParamFlags("format")
 	jsonOut := f.fs.Bool("json", false, "print a JSON object instead of the summary")
 	paramsOut := f.fs.String("params-out", "", "write the layer's manifest fragment (JSON) to this file")
@@ -338,6 +358,28 @@ func runFormat(args []string) error {
 			o.Abort()
 		}
 	}
+	// The manifest fragment is created (not yet written) before anything
+	// else, so that an unwritable --params-out fails before HASH or DATA is
+	// touched; every output is then committed together at the end.
+	var paramsFile *cli.File
+	if *paramsOut != "" {
+		if paramsFile, err = cli.Create(*paramsOut, 0o644); err != nil {
+			return err
+		}
+		defer paramsFile.Abort() // no-op once committed
+	}
+	if same {
+		// In place: on failure, give DATA back its original size (what was
+		// written past it is tree; within it, nothing but tree is written).
+		if fi, serr := data.Stat(); serr == nil && fi.Mode().IsRegular() {
+			orig := fi.Size()
+			defer func() {
+				if err != nil {
+					data.Truncate(orig)
+				}
+			}()
+		}
+	}
 	var res *verity.Result
 	bar := progress.New(prog+" format", size, f.quiet)
 	defer bar.Done()
@@ -395,20 +437,26 @@ func runFormat(args []string) error {
 			return err
 		}
 	}
+	frag := newFragment(p, res, f.hashOffset)
+	if fec != nil {
+		frag.FEC = &fecFragment{Roots: fec.Roots, Blocks: fec.Blocks, Start: fec.Start, Offset: *fecOffset, Bytes: fec.Bytes}
+	}
+	if paramsFile != nil {
+		b, _ := json.MarshalIndent(frag, "", "  ")
+		if _, err := paramsFile.Write(append(b, '\n')); err != nil {
+			abort()
+			return fmt.Errorf("write %s: %w", *paramsOut, err)
+		}
+		pending = append(pending, paramsFile)
+	}
+	for _, o := range pending {
+		cli.UndoOnFailure(o.Final())
+	}
 	for i, o := range pending {
 		if err := o.Commit(); err != nil {
 			for _, r := range pending[i+1:] {
 				r.Abort()
 			}
-			return err
-		}
-	}
-	frag := newFragment(p, res, f.hashOffset)
-	if fec != nil {
-		frag.FEC = &fecFragment{Roots: fec.Roots, Blocks: fec.Blocks, Start: fec.Start, Offset: *fecOffset, Bytes: fec.Bytes}
-	}
-	if *paramsOut != "" {
-		if err := cli.WriteJSON(*paramsOut, frag); err != nil {
 			return err
 		}
 	}
