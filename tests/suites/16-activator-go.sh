@@ -10,8 +10,10 @@
 # (tests/e2e/dmtest.sh) that activates all seven stacks built by dm-compose
 # (plus verity with its tree on META_DEV) with dm-activate, and checks mount,
 # file content, top-device sha256, idempotent re-run, refusal of a different
-# table, cleanup after a tampered verity read check and a wrong key, and the
-# replacement of a half-made mapping; images must stay byte-identical.
+# table, cleanup after a tampered verity read check and a wrong key, the
+# replacement of a half-made mapping, and a signed verity image (signature
+# loaded as a user key, refused by the kernel as untrusted; garbage refused as
+# not PKCS#7); images must stay byte-identical.
 set -u
 . "$ROOT/tests/lib.sh"
 
@@ -379,6 +381,23 @@ qemu_smoke() {
 	printf '\xa5' | dd of=tampered.img bs=1 seek=$((1000 * 4096 + 123)) conv=notrunc status=none
 	imgs+=(tampered.img)
 	echo "tampered vd${letters[$i]} -" >>files/disks.txt
+	i=$((i + 1))
+	# signed verity: the guest kernel trusts only its builtin keys, so the table is refused
+	# (ENOKEY) after dm-activate loaded the signature; a garbage signature fails to parse
+	nsig=0
+	if openssl req -x509 -newkey rsa:2048 -nodes -keyout sign.key -out sign.crt -days 3650 -subj "/CN=rules_dm 16 qemu" >/dev/null 2>&1 &&
+		"$BIN/dm-compose" build --in fs.img --outdir out-signed --stack verity-only \
+			--verity-sign-key sign.key --verity-sign-cert sign.crt >/dev/null; then
+		mkdir -p files/signed files/garbage || return 1
+		cp out-signed/manifest.env out-signed/verity.roothash.p7s files/signed/ &&
+			cp out-signed/manifest.json files/garbage/ || return 1
+		head -c 300 /dev/zero | tr '\0' 'x' >files/garbage/verity.roothash.p7s
+		imgs+=(out-signed/data.img)
+		echo "signed vd${letters[$i]} -" >>files/disks.txt
+		nsig=3
+	else
+		echo "note: no signed verity case (openssl req or dm-compose failed)"
+	fi
 	sha256sum fs.img | cut -c1-64 >files/fs.sha256
 	cp fs/hello.txt files/hello.txt
 	cp "$DA" files/dm-activate
@@ -393,7 +412,7 @@ want_hello=$(cat $F/hello.txt)
 want_sha=$(cat $F/fs.sha256)
 n=0
 while read stack data meta; do
-	[ "$stack" = tampered ] && continue
+	case $stack in tampered | signed) continue ;; esac
 	n=$((n + 1))
 	fmt=env
 	[ $((n % 2)) = 0 ] && fmt=json
@@ -434,17 +453,38 @@ r=$?
 dmsetup create dmroot --notable
 env MODE=apply DATA_DEV=/dev/$d CRYPT_KEY_BIN=$F/key.bin $DA $F/crypt-only.env && dmsetup table dmroot | grep -q ' crypt ' && ok "half-made mapping replaced" || bad "half-made mapping"
 dmsetup remove dmroot
+sdev=$(awk '$1=="signed"{print $2}' $F/disks.txt)
+if [ -n "$sdev" ]; then
+	out=$(env MODE=apply DATA_DEV=/dev/$sdev DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit $DA $F/signed/manifest.env 2>&1)
+	r=$?
+	echo "$out"
+	echo "$out" | grep -q 'loaded user key rules_dm:dmroot:roothash-sig into @u' &&
+		echo "$out" | grep -q 'table rejected: .*(root hash signature: signer not trusted\|(a signed table: a kernel without' &&
+		echo "$out" | grep -q 'sealed boot failed; fail action: exit' && [ $r = 1 ] &&
+		! dmsetup info dmroot >/dev/null 2>&1 && ! keyctl show @u 2>&1 | grep -q roothash-sig &&
+		ok "signed: signature loaded as a user key, untrusted signer refused by the kernel, cleaned up" || bad "signed rc=$r"
+	out=$(env MODE=apply DATA_DEV=/dev/$sdev $DA $F/garbage/manifest.json 2>&1)
+	r=$?
+	echo "$out"
+	[ $r = 1 ] && echo "$out" | grep -q 'root hash signature: .* is not PKCS#7\|(a signed table: a kernel without' &&
+		! echo "$out" | grep -q 'fail action' && ! dmsetup info dmroot >/dev/null 2>&1 &&
+		ok "garbage signature: refused (EBADMSG), bootstrap exit 1" || bad "garbage signature rc=$r"
+	out=$(env MODE=apply DATA_DEV=/dev/$sdev DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit $DA $F/signed/nothere.env 2>&1)
+	r=$?
+	echo "$out"
+	[ $r = 1 ] && echo "$out" | grep -q 'sealed boot failed; fail action: exit' && ok "sealed apply, missing manifest: fail action" || bad "missing manifest rc=$r"
+fi
 exit $rc
 GUEST
 	bash "$ROOT/tests/e2e/dmtest.sh" run --timeout 300 --files "$Q/files" guest.sh "${imgs[@]}" >guest.log 2>&1
 	qrc=$?
 	grep -E 'GUEST-(PASS|FAIL)' guest.log
 	grep -q 'GUEST-FAIL' guest.log && { tail -n 60 guest.log; return 1; }
-	[ "$qrc" = 0 ] && [ "$(grep -c GUEST-PASS guest.log)" = 51 ] || { echo "qemu rc=$qrc"; tail -n 60 guest.log; return 1; }
+	[ "$qrc" = 0 ] && [ "$(grep -c GUEST-PASS guest.log)" = $((51 + nsig)) ] || { echo "qemu rc=$qrc"; tail -n 60 guest.log; return 1; }
 	sha256sum --quiet -c before.sha || { echo "activation wrote to an image"; return 1; }
 }
 if [ "${DMTEST_ACTIVATOR_QEMU:-0}" = 1 ]; then
-	check "QEMU: dm-activate on all seven stacks (+ tampered, wrong key, idempotence, cleanup)" qemu_smoke
+	check "QEMU: dm-activate on all seven stacks (+ tampered, wrong key, idempotence, cleanup, signed verity)" qemu_smoke
 	cd "$WORK" || exit 1
 else
 	skip "QEMU guest of dm-activate" "set DMTEST_ACTIVATOR_QEMU=1 (tests/e2e covers both activators by default)"
