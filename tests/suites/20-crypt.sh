@@ -544,5 +544,31 @@ expect_fail "unknown command" 'unknown command' "$DC" scramble --cipher aes-xts-
 check "no OUT or temp file left after failures" noout
 usage_exit() { "$DC" encrypt --bogus plain.img out/o.img 2>/dev/null; [ $? -eq 2 ]; }
 check "unknown flag exits 2" usage_exit
-keylen_exit() { "$DC" encrypt --cipher aes-xts-plain64 --key-file key20.bin plain.img out/o.img 2>/dev/null; [ $? -eq 1 ]; }
-check "wrong key length exits 1" keylen_exit
+keylen_exit() { "$DC" encrypt --cipher aes-xts-plain64 --key-file key20.bin plain.img out/o.img 2>/dev/null; [ $? -eq 2 ]; }
+check "wrong key length exits 2 (a bad argument value, as dm-compose)" keylen_exit
+
+# Progress: nothing reaches a stderr that is not a terminal (a file here), and
+# --quiet keeps a terminal's stderr clean too (script(1) gives a pty).
+rand big.img $((32 << 20))
+silent() {
+	"$DC" encrypt --cipher aes-xts-plain64 --key-file key64.bin --sector-size 4096 big.img out/big.enc 2>prog.err || return 1
+	"$DC" decrypt --cipher aes-xts-plain64 --key-file key64.bin --sector-size 4096 out/big.enc out/big.dec 2>>prog.err || return 1
+	cmp big.img out/big.dec && [ ! -s prog.err ] || { cat -A prog.err | head -3; return 1; }
+}
+check "progress: silent when stderr is not a terminal" silent
+if command -v script >/dev/null; then
+	quiet_tty() {
+		script -qec "\"$DC\" encrypt --quiet --cipher aes-xts-plain64 --key-file key64.bin --sector-size 4096 big.img out/big.enc" /dev/null >tty.out 2>&1 || return 1
+		! grep -q 'MiB' tty.out || { cat -A tty.out | head -3; return 1; }
+	}
+	check "progress: --quiet draws nothing on a terminal" quiet_tty
+	tty_bar() { # a terminal without --quiet may draw; whatever it draws is the progress line
+		script -qec "\"$DC\" encrypt --cipher aes-xts-plain64 --key-file key64.bin --sector-size 4096 big.img out/big.enc" /dev/null >tty.out 2>&1 || return 1
+		tr '\r' '\n' <tty.out | grep -v '^\s*$' | sed 's/\x1b\[K//g' | grep -v '^dm-crypt encrypt .*%' | grep . && return 1
+		return 0
+	}
+	check "progress: a terminal gets only the progress line" tty_bar
+else
+	skip "progress on a terminal" "script(1) missing"
+fi
+rm -f big.img out/big.enc out/big.dec

@@ -28,7 +28,7 @@
 // does not enter the IV.
 //
 // Every sector is independent, so [Encrypt] and [Decrypt] work on chunks of
-// sectors in parallel (GOMAXPROCS workers, one bounded buffer each: memory
+// sectors in parallel (2×GOMAXPROCS workers, one bounded buffer each: memory
 // stays flat however large the image) and produce bytes identical to a
 // sequential run. On amd64 with AES-NI, XTS and CBC use multi-block
 // assembly kernels (package internal/fastaes: 8 blocks in flight for XTS and

@@ -20,7 +20,7 @@ var ErrSize = errors.New("size not a multiple of the sector size")
 // Encrypt reads size bytes of plaintext from src and writes the ciphertext
 // at the same offsets of dst (offset 0 = sector 0 of the crypt target).
 // size must be a multiple of c's sector size. Chunks are processed by up to
-// GOMAXPROCS workers, each with one ChunkSize buffer; the output is
+// 2×GOMAXPROCS workers, each with one ChunkSize buffer; the output is
 // byte-identical to a sequential run. src shorter than size is an error.
 func Encrypt(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher) error {
 	return convert(dst, src, size, c, true)
@@ -31,13 +31,19 @@ func Decrypt(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher) error {
 	return convert(dst, src, size, c, false)
 }
 
+// workers is the number of chunks [Encrypt] and [Decrypt] keep in flight:
+// two per GOMAXPROCS, so that while one worker waits for its read or write
+// (writes into one file take that file's lock in the kernel, which
+// serialises the writers), another one reads or encrypts on the same core.
+func workers() int { return 2 * runtime.GOMAXPROCS(0) }
+
 func convert(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher, enc bool) error {
 	ss := int64(c.sectorSize)
 	if size < 0 || size%ss != 0 {
 		return fmt.Errorf("crypt: %w: %d bytes is not a multiple of %d", ErrSize, size, ss)
 	}
 	chunks := (size + ChunkSize - 1) / ChunkSize
-	workers := int64(runtime.GOMAXPROCS(0))
+	workers := int64(workers())
 	if workers > chunks {
 		workers = chunks
 	}

@@ -54,3 +54,10 @@ func (w *directWriter) Close() error {
 	}
 	return w.direct.Close()
 }
+
+// adviseSequential tells the kernel IN is read once, front to back (larger
+// readahead); a hint only, errors ignored.
+func adviseSequential(f *os.File) {
+	const fadvSequential = 2 // POSIX_FADV_SEQUENTIAL
+	syscall.Syscall6(syscall.SYS_FADVISE64, f.Fd(), 0, 0, fadvSequential, 0, 0)
+}

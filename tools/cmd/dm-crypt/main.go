@@ -14,7 +14,9 @@
 // entries there (contiguous, TagSize bytes each, for the dm-integrity
 // metadata); decrypt reads and verifies them.
 // --params-out writes the layer's manifest fragment (JSON, never the key).
-// Exit 0 ok, 1 failure, 2 bad usage; errors are one line on stderr.
+// Exit 0 ok, 1 failure, 2 bad usage (a key of the wrong length included);
+// errors are one line on stderr. encrypt and decrypt draw a progress line
+// (percentage, MB/s, ETA) on stderr when it is a terminal, unless --quiet.
 //
 //	dm-crypt table --cipher C [--sector-size N] [--iv-offset N]
 //	    [--iv-large-sectors] [--key-ref REF] [--device DEV] [--offset N] SIZE
@@ -32,6 +34,7 @@ import (
 
 	"github.com/rules-dm/rules_dm/tools/crypt"
 	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/internal/progress"
 )
 
 func main() { cli.Main("dm-crypt", run) }
@@ -61,6 +64,7 @@ func run(args []string) error {
 	ivOffset := fs.Uint64("iv-offset", 0, "IV offset in 512-byte sectors (table <iv_offset>)")
 	ivLarge := fs.Bool("iv-large-sectors", false, "count IV sectors in sector-size units (table option iv_large_sectors)")
 	paramsOut := fs.String("params-out", "", "write the layer's manifest fragment (JSON) to this file")
+	quiet := fs.Bool("quiet", false, "no progress line on stderr (drawn only when stderr is a terminal)")
 	tagsPath := fs.String("tags", "", "AEAD specs (capi:...): per-sector tag entries, written by encrypt, read by decrypt")
 	pos, err := cli.Parse(fs, args[1:])
 	if err != nil {
@@ -105,16 +109,25 @@ func run(args []string) error {
 		a, err := crypt.NewAEAD(*cipherSpec, keyBytes, *sectorSize)
 		clear(keyBytes)
 		if err != nil {
-			return err
+			return keyErr(err)
 		}
-		return convertAEAD(verb, a, in, out, *tagsPath, *paramsOut, *ivOffset, *ivLarge)
+		return convertAEAD(verb, a, in, out, *tagsPath, *paramsOut, *ivOffset, *ivLarge, *quiet)
 	}
 	c, err := crypt.New(crypt.Spec{Cipher: *cipherSpec, Key: keyBytes, SectorSize: *sectorSize, IVOffset: *ivOffset, IVLargeSectors: *ivLarge})
 	clear(keyBytes)
 	if err != nil {
-		return err
+		return keyErr(err)
 	}
-	return convert(verb, c, in, out, *paramsOut)
+	return convert(verb, c, in, out, *paramsOut, *quiet)
+}
+
+// keyErr makes a key of the wrong length a usage error (exit 2, as
+// dm-compose): it is a bad argument value, not a failure of the run.
+func keyErr(err error) error {
+	if errors.Is(err, crypt.ErrKeySize) {
+		return cli.Usagef("%v", err)
+	}
+	return err
 }
 
 // openInput opens IN and checks that it is a regular file whose size is a
@@ -190,7 +203,7 @@ func (o *outputs) params(path string, p crypt.Params) error {
 	return nil
 }
 
-func convert(verb string, c *crypt.Cipher, in, out, paramsOut string) error {
+func convert(verb string, c *crypt.Cipher, in, out, paramsOut string, quiet bool) error {
 	src, size, err := openInput(in, c.SectorSize())
 	if err != nil {
 		return err
@@ -203,11 +216,14 @@ func convert(verb string, c *crypt.Cipher, in, out, paramsOut string) error {
 		return err
 	}
 	w := newDirectWriter(dst.File)
+	adviseSequential(src)
+	bar := progress.New("dm-crypt "+verb, size, quiet)
 	if verb == "encrypt" {
-		err = crypt.Encrypt(w, src, size, c)
+		err = crypt.Encrypt(bar.WriterAt(w), src, size, c)
 	} else {
-		err = crypt.Decrypt(w, src, size, c)
+		err = crypt.Decrypt(bar.WriterAt(w), src, size, c)
 	}
+	bar.Done()
 	if cerr := w.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -223,7 +239,7 @@ func convert(verb string, c *crypt.Cipher, in, out, paramsOut string) error {
 	return o.commit()
 }
 
-func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string, ivOffset uint64, ivLarge bool) error {
+func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string, ivOffset uint64, ivLarge, quiet bool) error {
 	src, size, err := openInput(in, a.SectorSize())
 	if err != nil {
 		return err
@@ -242,7 +258,9 @@ func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string
 			return err
 		}
 		w := newDirectWriter(dst.File)
-		err = crypt.EncryptAEAD(w, tags.File, src, size, a)
+		bar := progress.New("dm-crypt encrypt", size, quiet)
+		err = crypt.EncryptAEAD(bar.WriterAt(w), tags.File, src, size, a)
+		bar.Done()
 		if cerr := w.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -265,7 +283,9 @@ func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string
 			return fmt.Errorf("tags %s: %w", tagsPath, err)
 		}
 		w := newDirectWriter(dst.File)
-		err = crypt.DecryptAEAD(w, src, tags, size, a)
+		bar := progress.New("dm-crypt decrypt", size, quiet)
+		err = crypt.DecryptAEAD(bar.WriterAt(w), src, tags, size, a)
+		bar.Done()
 		if cerr := w.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
