@@ -276,3 +276,26 @@ printf 'wrong key' >wrong.key
 "$DI" format --hash hmac-sha256 --hmac-key-file hmac.key v.img vh.img >/dev/null
 check verify-hmac "$DI" verify --hmac-key-file hmac.key v.img vh.img
 expect_fail verify-hmac-wrong-key 'tag mismatch at block 0 ' "$DI" verify --hmac-key-file wrong.key v.img vh.img
+
+# Progress: nothing reaches a stderr that is not a terminal; --quiet keeps a
+# terminal (script(1)'s pty) clean; the output is the same either way.
+head -c $((24 << 20)) /dev/urandom >pg.img
+pg_silent() {
+	"$DI" format --seed pg pg.img pg1.meta >/dev/null 2>pg.err || return 1
+	"$DI" format --layout interleaved --seed pg pg.img pg1.dev >/dev/null 2>>pg.err || return 1
+	[ ! -s pg.err ] || { cat -A pg.err | head -3; return 1; }
+}
+check progress-silent-not-a-tty pg_silent
+if command -v script >/dev/null; then
+	pg_tty() {
+		script -qec "\"$DI\" format --quiet --seed pg pg.img pg2.meta >/dev/null" /dev/null >pg.tty 2>&1 || return 1
+		! grep -q 'MiB' pg.tty || { cat -A pg.tty | head -3; return 1; }
+		script -qec "\"$DI\" format --seed pg pg.img pg3.meta >/dev/null" /dev/null >pg.tty 2>&1 || return 1
+		tr '\r' '\n' <pg.tty | sed 's/\x1b\[K//g' | grep -v '^\s*$' | grep -v '^dm-integrity format .*%' | grep . && return 1
+		cmp pg1.meta pg2.meta && cmp pg1.meta pg3.meta
+	}
+	check progress-quiet-and-tty pg_tty
+else
+	skip progress-quiet-and-tty "script(1) missing"
+fi
+rm -f pg.img pg[123].meta pg1.dev pg.err pg.tty

@@ -355,6 +355,8 @@ func (e *engine) worker(jobs <-chan job) {
 		}
 		if err := e.do(j, buf, tags, t); err != nil {
 			e.fail(err)
+		} else if e.p.Progress != nil {
+			e.p.Progress(int64(j.n) * bs)
 		}
 	}
 }

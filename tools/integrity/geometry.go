@@ -95,6 +95,12 @@ type Params struct {
 	TagFunc TagFunc
 	// Workers: parallel tag computation (0 = GOMAXPROCS).
 	Workers int
+	// Progress, if set, is called by the format workers (concurrently, in no
+	// particular order) with the number of data bytes of each chunk done,
+	// holes skipped included: the calls add up to the data size rounded up to
+	// whole blocks (more when an interleaved device zero-extends the data).
+	// It must be cheap and safe for concurrent use (e.g. progress.Bar.Add).
+	Progress func(n int64)
 }
 
 // ErrParams marks invalid parameters (usage errors for the CLI).

@@ -16,6 +16,9 @@
 // kernel-chosen journal size, interleave 32768 sectors with fix_padding) except the
 // block size (4096 here, 512 in integritysetup) and the salt, which is derived from
 // --seed and the parameters instead of random.
+//
+// format draws a progress line (percentage, MB/s, ETA) on stderr when it is a
+// terminal, unless --quiet.
 package main
 
 import (
@@ -28,6 +31,7 @@ import (
 
 	"github.com/rules-dm/rules_dm/tools/integrity"
 	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/tools/internal/progress"
 )
 
 const prog = "dm-integrity"
@@ -165,6 +169,7 @@ func runFormat(args []string) error {
 	seed := fs.String("seed", "", "seed for the derived salt")
 	tagsFile := fs.String("tags-file", "", "hash none: file of tag-size bytes per block, in block order")
 	paramsOut := fs.String("params-out", "", "write the layer's manifest fragment (JSON) here")
+	quiet := fs.Bool("quiet", false, "no progress line on stderr (drawn only when stderr is a terminal)")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -245,16 +250,22 @@ func runFormat(args []string) error {
 		return err
 	}
 	var r *integrity.Result
+	bar := progress.New(prog+" format", size, *quiet)
+	if bar != nil {
+		p.Progress = bar.Add
+	}
 	if p.Layout == integrity.LayoutInterleaved {
 		r, err = integrity.FormatInterleaved(data, size, out, p)
 	} else {
 		r, err = integrity.FormatSeparate(data, size, out, p)
 	}
+	bar.Done()
 	if err != nil {
 		out.Abort()
 		return libErr(err)
 	}
 	if *paramsOut != "" {
+		cli.UndoOnFailure(*paramsOut) // removed again if OUT's commit fails
 		if err := cli.WriteJSON(*paramsOut, fragment(r)); err != nil {
 			out.Abort()
 			return err
