@@ -41,6 +41,12 @@ usage() {
 # a sealed apply fails closed and takes the fail action.
 reject() {
 	say "$*"
+	fail_closed
+}
+
+# fail_closed: after a failure already reported, a sealed apply takes the fail
+# action; everything else exits 1.
+fail_closed() {
 	if [ "$MODE" = apply ] && [ "$PHASE" = sealed ]; then
 		take_fail_action
 	fi
@@ -67,7 +73,11 @@ take_fail_action() {
 		sleep 5
 		exit 1
 		;;
-	shell) exec sh ;;
+	shell)
+		# reject can run before the key variables are unset: the shell must not see them
+		unset CRYPT_KEY_HEX CRYPT_KEY_BIN INTEGRITY_KEY_HEX INTEGRITY_KEY_BIN
+		exec sh
+		;;
 	*) exit 1 ;;
 	esac
 }
@@ -505,7 +515,7 @@ readonly_for() {
 # Validate every table now (unresolved placeholders), before anything runs.
 i=0
 while [ $i -lt "$NLAYERS" ]; do
-	table_for $i 0 || exit 1
+	table_for $i 0 || fail_closed
 	i=$((i + 1))
 done
 

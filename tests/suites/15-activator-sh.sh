@@ -240,6 +240,27 @@ sealed_reject() {
 for sh in "${SHELLS[@]}"; do
 	check "sealed apply fails closed on a hostile manifest ($sh)" sealed_reject "$sh"
 done
+# An unresolved placeholder (@LOWER@ in layer 0) in a sealed apply: the fail
+# action too, and a rescue shell never inherits the key variables.
+sealed_placeholder() {
+	: >"$FAKELOG"
+	sed "s|^\(DMTOOLS_L0_TABLE='[^']*\)@DATA@|\1@LOWER@|" "$TD/verity-then-crypt.env" >sealed-ph.env
+	grep -q "^DMTOOLS_L0_TABLE='.*@LOWER@" sealed-ph.env || return 1
+	env PATH="$WORK/fake:$PATH" MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=exit DATA_DEV="$BDEV" \
+		CRYPT_KEY_HEX="$KEY64" $1 "$AM" sealed-ph.env 2>err.txt
+	rc=$?
+	cat err.txt
+	[ $rc = 1 ] && [ ! -s "$FAKELOG" ] &&
+		grep -q 'unresolved placeholder' err.txt &&
+		grep -q 'sealed boot failed; fail action: exit' err.txt || return 1
+	# shell fail action: the rescue shell (here: sh reading "env" on stdin) sees no key
+	echo env | env PATH="$WORK/fake:$PATH" MODE=apply DMTOOLS_PHASE=sealed DMTOOLS_FAIL_ACTION=shell DATA_DEV="$BDEV" \
+		CRYPT_KEY_HEX="$KEY64" $1 "$AM" sealed-ph.env >shell-env.txt 2>/dev/null
+	grep -q PATH= shell-env.txt && ! grep -q KEY_HEX shell-env.txt
+}
+for sh in "${SHELLS[@]}"; do
+	check "sealed apply fails closed on an unresolved placeholder ($sh)" sealed_placeholder "$sh"
+done
 
 for sh in "${SHELLS[@]}"; do
 	expect_fail "no argument ($sh)" 'expected exactly one argument' $sh "$AM"
