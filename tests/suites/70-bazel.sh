@@ -72,10 +72,9 @@ if [ ! -x "$TOOLS/buildifier" ]; then
 	(cd /tmp && GOBIN=$TOOLS gocmd install github.com/bazelbuild/buildtools/buildifier@latest) >"$LOGS/buildifier-install.log" 2>&1
 fi
 if [ -x "$TOOLS/buildifier" ]; then
-	mapfile -t STARLARK < <({
-		git ls-files '*.bzl' '*BUILD.bazel' WORKSPACE WORKSPACE.bzlmod MODULE.bazel
-		find dm examples tests -name '*.bzl' -o -name BUILD.bazel
-	} | sort -u)
+	mapfile -t STARLARK < <(find . \( -path ./.bazeldeps -o -path './bazel-*' -o -path ./.git \) -prune -o \
+		\( -name '*.bzl' -o -name BUILD.bazel -o -name WORKSPACE -o -name WORKSPACE.bzlmod -o -name MODULE.bazel \) \
+		-type f -print | LC_ALL=C sort)
 	check buildifier "$TOOLS/buildifier" --mode=check --lint=warn "${STARLARK[@]}"
 else
 	skip buildifier "could not install buildifier (see $LOGS/buildifier-install.log)"
