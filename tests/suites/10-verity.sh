@@ -297,9 +297,9 @@ fi
 too_far() {
 	cp data.4096.777 pe.dv.img
 	"$DV" format pe.dv.img pe.dv.img --hash-offset 4294967296 >dv.out 2>&1
-	rc=$?
+	tf_rc=$?
 	cat dv.out
-	[ $rc -eq 2 ] && grep -q 'past the end' dv.out && cmp pe.dv.img data.4096.777
+	[ $tf_rc -eq 2 ] && grep -q 'past the end' dv.out && cmp pe.dv.img data.4096.777
 }
 check verity-same-file-offset-too-far too_far
 # A failure while growing in place (file size limit) gives DATA its size back.
@@ -310,6 +310,23 @@ grow_fail() {
 	cmp pe.dv.img data.4096.777
 }
 check verity-same-file-grow-failure-restores-size grow_fail
+# SIGTERM while growing in place: DATA goes back to its size (a run that ends
+# before the signal lands must have succeeded instead).
+grow_term() {
+	head -c $((192 << 20)) /dev/urandom >pe.orig.img && cp pe.orig.img pe.dv.img || return 1
+	gt_sz=$(stat -c %s pe.dv.img)
+	"$DV" format pe.dv.img pe.dv.img --hash-offset $((gt_sz + 4096)) >dv.out 2>dv.err &
+	gt_p=$!
+	sleep 0.1
+	kill -TERM $gt_p 2>/dev/null
+	wait $gt_p
+	gt_rc=$?
+	cat dv.err
+	if [ $gt_rc -eq 0 ]; then echo "(finished before the signal)"; return 0; fi
+	[ "$(stat -c %s pe.dv.img)" = "$gt_sz" ] || { echo "size $(stat -c %s pe.dv.img), was $gt_sz"; return 1; }
+	cmp pe.dv.img pe.orig.img
+}
+check verity-same-file-sigterm-restores-size grow_term
 # --params-out that cannot be created: no HASH left behind.
 params_unwritable() {
 	rm -f out.hash; : >plainfile

@@ -15,7 +15,8 @@
 // not truncated; the data covered is --data-blocks blocks, else the bytes
 // before the offset, else (an offset past the end of the file) the whole
 // blocks the file holds, as veritysetup does: the file then grows to hold the
-// tree, by at most 1 GiB past its end, and goes back to its size on failure. A separate HASH file is written atomically (temporary
+// tree, by at most 1 GiB past its end, and goes back to its size on failure
+// or SIGINT/SIGTERM/SIGHUP. A separate HASH file is written atomically (temporary
 // file, then rename), zero-filled before --hash-offset; a HASH that is a
 // block device is written in place.
 //
@@ -281,7 +282,7 @@ func (f *paramFlags) dataSize(p verity.Params, data *os.File, same bool) (int64,
 // up to the offset). A gap larger than this is almost surely a typo.
 const maxGrowth = 1 << 30
 
-func runFormat(args []string) (err error) {
+func runFormat(args []string) error {
 	f := newParamFlags("format")
 	jsonOut := f.fs.Bool("json", false, "print a JSON object instead of the summary")
 	paramsOut := f.fs.String("params-out", "", "write the layer's manifest fragment (JSON) to this file")
@@ -371,13 +372,10 @@ func runFormat(args []string) (err error) {
 	if same {
 		// In place: on failure, give DATA back its original size (what was
 		// written past it is tree; within it, nothing but tree is written).
-		if fi, serr := data.Stat(); serr == nil && fi.Mode().IsRegular() {
+		if fi, serr := data.Stat(); serr == nil && fi.Mode().IsRegular() && f.hashOffset >= fi.Size() {
 			orig := fi.Size()
-			defer func() {
-				if err != nil {
-					data.Truncate(orig)
-				}
-			}()
+			// On a failure or a signal (cli runs it in both cases).
+			cli.RestoreOnFailure(func() { os.Truncate(dataPath, orig) })
 		}
 	}
 	var res *verity.Result

@@ -128,6 +128,7 @@ func cleanupLocked() {
 		f.Abort()
 	}
 	undoAll()      // UndoOnFailure paths (undo.go)
+	restoreAll()   // RestoreOnFailure functions (restore.go)
 	releaseLocks() // LockDir locks (lock.go)
 }
 
