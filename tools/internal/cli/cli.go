@@ -101,8 +101,7 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, flag.ErrHelp
+				return nil, flag.ErrHelp // the flag package has printed fs.Usage
 			}
 			return nil, &UsageError{Msg: oneLine(err.Error())}
 		}
