@@ -128,7 +128,7 @@ func cleanupLocked() {
 		f.Abort()
 	}
 	undoAll()      // UndoOnFailure paths (undo.go)
-	restoreAll()   // RestoreOnFailure functions (restore.go)
+	restoreAll()   // RestoreOnFailure functions (undo.go)
 	releaseLocks() // LockDir locks (lock.go)
 }
 
