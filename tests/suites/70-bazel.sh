@@ -57,6 +57,10 @@ snapshot() {
 		git ls-files -z --cached --others --exclude-standard |
 		tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$SNAP"
 }
+# One run at a time per snapshot (a second run waits here).
+mkdir -p "$(dirname "$SNAP")"
+exec 9>"$SNAP.lock"
+flock 9
 check snapshot snapshot
 cd "$SNAP" || exit 1
 echo "  workspace snapshot: $SNAP"
