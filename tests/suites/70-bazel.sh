@@ -180,6 +180,38 @@ if command -v cpio >/dev/null; then
 fi
 check a-dm-activate-static sh -c "file -L bazel-bin/initramfs/cmd/dm-activate/dm-activate_/dm-activate | grep -q 'statically linked'"
 
+# ---------------------------------------------------------------- bad input to the rules
+# Each bad target fails the build (at loading/analysis, or in its one action with the
+# tool's one-line error) and names the problem. One package per case (a loading error
+# poisons its package); the packages live in the snapshot only.
+bazel_bad() { # NAME REGEX RULE-CALL: building //badinput/NAME fails and says REGEX
+	mkdir -p "badinput/$1"
+	head -c 1000 /dev/zero >"badinput/$1/odd.img"
+	cp examples/bazel/keys/xts.key "badinput/$1/xts.key"
+	head -c 7 /dev/zero >"badinput/$1/short.key"
+	head -c 8192 /dev/zero >"badinput/$1/z.img"
+	printf '%s\n\n%s\n' 'load("//dm:defs.bzl", "dm_crypt_image", "dm_integrity_image", "dm_stack", "dm_verity_image")' "$3" >"badinput/$1/BUILD.bazel"
+	bazel build "${BZ[@]}" "${REMOTE[@]}" "//badinput/$1:x" >"$LOGS/bad-$1.log" 2>&1 && return 1
+	grep -E -- "$2" "$LOGS/bad-$1.log" | head -2
+	grep -Eq -- "$2" "$LOGS/bad-$1.log" && ! grep -q 'goroutine [0-9]' "$LOGS/bad-$1.log"
+}
+check "bazel bad input: unknown cipher" bazel_bad cipher "instead of 'aes-foo'" \
+	'dm_crypt_image(name = "x", src = "z.img", cipher = "aes-foo", key = "xts.key")'
+check "bazel bad input: crypt layer without a key" bazel_bad nokey "missing value for mandatory attribute 'key'" \
+	'dm_crypt_image(name = "x", src = "z.img", cipher = "aes-xts-plain64")'
+check "bazel bad input: key of the wrong length" bazel_bad shortkey 'dm-crypt: .*key' \
+	'dm_crypt_image(name = "x", src = "z.img", cipher = "aes-xts-plain64", key = "short.key")'
+check "bazel bad input: image not a multiple of the sector size" bazel_bad oddsize 'not a multiple of the sector size' \
+	'dm_crypt_image(name = "x", src = "odd.img", cipher = "aes-xts-plain64", key = "xts.key")'
+check "bazel bad input: verity block size" bazel_bad block "data_block_size.*instead of '1000'" \
+	'dm_verity_image(name = "x", src = "z.img", data_block_size = 1000)'
+check "bazel bad input: hmac integrity without a key" bazel_bad hmac 'hmac_key is needed' \
+	'dm_integrity_image(name = "x", src = "z.img", hash = "hmac-sha256")'
+check "bazel bad input: chain does not match the stack shape" bazel_bad shape 'stack verity-only needs layers' \
+	'dm_crypt_image(name = "c", src = "z.img", cipher = "aes-xts-plain64", key = "xts.key")
+dm_stack(name = "x", src = ":c", stack = "verity-only")'
+rm -rf badinput
+
 
 # The rebuilds below build the images only: without the round-trip test drivers
 # (and the tools built for them in the target configuration).
