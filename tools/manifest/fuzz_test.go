@@ -70,3 +70,26 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTable: dm table templates (ValidateTable, the per-target table readers
+// used by FromEnv, Substitute/Unresolved) never panic, and substituting every
+// placeholder leaves none unresolved.
+func FuzzTable(f *testing.F) {
+	for _, st := range Stacks {
+		for _, l := range sample(st).Layers {
+			f.Add(l.Table)
+		}
+	}
+	f.Add("0 8 crypt aes-xts-plain64 @KEY@ 0 @LOWER@ 0 3 sector_size:4096 iv_large_sectors x")
+	f.Add("0 8 integrity @DATA@ 0 4 J 99 meta_device:@META@")
+	f.Fuzz(func(t *testing.T, tbl string) {
+		valid := ValidateTable(tbl) == nil
+		verityFromTable(tbl)
+		cryptFromTable(tbl, &Crypt{})
+		integrityFromTable(tbl)
+		all := map[string]string{"DATA": "/dev/vda", "META": "/dev/vdb", "LOWER": "/dev/mapper/x", "KEY": ":32:logon:a:b", "IKEY": "00"}
+		if out := Substitute(tbl, all); valid && len(Unresolved(out)) != 0 {
+			t.Fatalf("valid template %q still has %v after substitution: %q", tbl, Unresolved(out), out)
+		}
+	})
+}

@@ -259,3 +259,23 @@ func TestControlWithFakeKernel(t *testing.T) {
 		t.Errorf("load error %v", err)
 	}
 }
+
+// FuzzParseAnswer: a device-mapper answer (header + target specs) of any
+// shape decodes or fails without panicking or reading out of bounds.
+func FuzzParseAnswer(f *testing.F) {
+	b, err := marshal("x", 0, []Target{{Start: 0, Length: 8, Type: "verity", Params: []byte("1 a b")}, {Start: 8, Length: 8, Type: "crypt", Params: []byte("p")}}, 64)
+	if err == nil {
+		f.Add(b)
+	}
+	f.Add(make([]byte, headerSize))
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		in, err := parseInfo(buf)
+		if err != nil {
+			return
+		}
+		ts, err := parseTargets(buf, in)
+		if err == nil && len(ts) > len(buf) {
+			t.Fatalf("%d targets from %d bytes", len(ts), len(buf))
+		}
+	})
+}
