@@ -14,6 +14,9 @@
 #             byte-identical to (a)'s
 #   (d)       bazel clean --expunge, build with the remote cache: hit rate, 100% for dm actions
 #   keys      by default (//dm:no_remote_keys) key-reading actions carry `no-remote`
+#   kernel    //examples:verity_then_crypt_kernel_test (dm_kernel_test, manual): activation
+#             in the kernel cached by tests/e2e/dmtest.sh build, under QEMU TCG (~10 s);
+#             skipped without qemu-system-x86_64 or that cache
 #
 # Bazel runs in a snapshot of the working tree (tracked and untracked, not ignored
 # files) at a fixed path, $RULES_DM_BAZEL_WS (default ~/.cache/rules_dm/ws): edits made
@@ -276,6 +279,34 @@ check keys-no-remote-by-default grep -q 'no-remote' "$LOGS/aquery-default.txt"
 bazel aquery "${BZ[@]}" 'mnemonic("DmCrypt", //examples:rootfs_crypt)' >"$LOGS/aquery-false.txt" 2>&1
 check keys-remote-when-allowed sh -c "grep -q 'Mnemonic: DmCrypt' '$LOGS/aquery-false.txt' && ! grep -q 'no-remote' '$LOGS/aquery-false.txt'"
 check keys-not-on-argv sh -c "! grep -E -- '--key-hex' '$LOGS/aquery-false.txt'"
+
+# ---------------------------------------------------------------- dm_kernel_test (opt-in)
+# One real-kernel activation through the Bazel rule (//examples:verity_then_crypt_kernel_test,
+# tagged manual) with the kernel + initramfs that tests/e2e/dmtest.sh build cached (never
+# built or downloaded here). The ELF vmlinux boots through qboot in ~6 s under TCG.
+KDIR=""
+for d in "${DMTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rules_dm-e2e}"/*/; do
+	[ -f "$d/stamp" ] && [ -f "$d/initrd.gz" ] && [ -f "$d/vmlinuz" ] && KDIR=${d%/}
+done
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	skip kernel-test "no qemu-system-x86_64"
+elif [ -z "$KDIR" ]; then
+	skip kernel-test "no e2e kernel cache (run tests/e2e/dmtest.sh build)"
+else
+	KT=(--test_env=DM_KERNEL="$KDIR/vmlinuz" --test_env=DM_INITRAMFS="$KDIR/initrd.gz")
+	if [ -f "$KDIR/vmlinux" ] && [ -f /usr/share/qemu/qboot.rom ]; then
+		KT=(--test_env=DM_KERNEL="$KDIR/vmlinux" --test_env=DM_INITRAMFS="$KDIR/initrd.gz"
+			"--test_env=DM_QEMU_ARGS=-bios /usr/share/qemu/qboot.rom")
+	fi
+	start=$(date +%s)
+	check kernel-test-activates bazel test "${BZ[@]}" --nocache_test_results --test_output=errors "${KT[@]}" \
+		//examples:verity_then_crypt_kernel_test
+	stamp "dm_kernel_test took $(($(date +%s) - start)) s"
+	check kernel-test-pass-marker grep -q '^DM-KERNEL-TEST: PASS' bazel-testlogs/examples/verity_then_crypt_kernel_test/test.log
+	# snapshot=on: the guest wrote nothing to the build output.
+	want=$(sed -n "s/^DMTOOLS_DATA_SHA256='\(.*\)'$/\1/p" bazel-bin/examples/verity_then_crypt/manifest.env)
+	check kernel-test-image-unchanged sh -c "sha256sum -b <bazel-bin/examples/verity_then_crypt/data.img | grep -q '^$want '"
+fi
 
 if [ -n "$BR_PID" ]; then
 	kill "$BR_PID"
