@@ -1,3 +1,4 @@
+#!/bin/sh
 # Guest side of tests/suites/60-e2e.sh: runs inside the dmtest.sh guest (busybox ash) as
 # /test.sh. Reads /files/config.sh (written by the host suite), runs every scenario for
 # one stack with both activators, and prints one line per scenario:

@@ -1,3 +1,4 @@
+#!/bin/sh
 # Guest script (busybox sh) run by make-refs.sh through tests/e2e/dmtest.sh: formats each
 # disk with integritysetup 2.6.1 in the real kernel, writes the payload through the
 # mapping (all provided sectors), reads it back, closes. Disks: see make-refs.sh.
