@@ -9,9 +9,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/crypt"
 	"github.com/rules-dm/rules_dm/tools/integrity"
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/manifest"
 	"github.com/rules-dm/rules_dm/tools/verity"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/manifest"
 	"github.com/rules-dm/rules_dm/tools/manifest/schematest"
 )

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rules-dm/rules_dm/internal/cpuclock"
 	"github.com/rules-dm/rules_dm/tools/crypt/internal/fastaes"
 	"golang.org/x/crypto/xts"
 )
@@ -365,7 +366,7 @@ func benchSectors(b *testing.B, cs string, keyLen, ss int, fast, dec bool) {
 	buf := make([]byte, 256<<10)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
-	clk := startCPU(b)
+	clk := cpuclock.Start(b)
 	for i := 0; i < b.N; i++ {
 		if dec {
 			c.DecryptSectors(buf, buf, 0)
@@ -373,7 +374,7 @@ func benchSectors(b *testing.B, cs string, keyLen, ss int, fast, dec bool) {
 			c.EncryptSectors(buf, buf, 0)
 		}
 	}
-	clk.report(b, len(buf))
+	clk.Report(b, len(buf))
 }
 
 func BenchmarkXTS256Encrypt4K(b *testing.B) {

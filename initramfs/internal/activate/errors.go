@@ -5,75 +5,31 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/rules-dm/rules_dm/initramfs/internal/keyring"
+	"github.com/rules-dm/rules_dm/internal/cli"
 )
 
-// tools/internal/cli is internal to tools/, so the few conventions we need
-// (usage errors, key files) are repeated here, with the same behaviour.
+// The usage conventions are the tools' (internal/cli): exit 2 on a bad
+// invocation or environment.
 
-// UsageError marks a bad invocation or environment; the command exits 2.
-type UsageError struct{ Msg string }
+// Usagef returns a usage error (the command exits 2).
+func Usagef(format string, a ...any) error { return cli.Usagef(format, a...) }
 
-func (e *UsageError) Error() string { return e.Msg }
+// IsUsage reports whether err is (or wraps) a usage error.
+func IsUsage(err error) bool { return cli.IsUsage(err) }
 
-// Usagef returns a *UsageError.
-func Usagef(format string, a ...any) error {
-	return &UsageError{Msg: fmt.Sprintf(format, a...)}
-}
+func oneOf(name, v string, allowed ...string) error { return cli.OneOf(name, v, allowed...) }
 
-// IsUsage reports whether err is (or wraps) a *UsageError.
-func IsUsage(err error) bool {
-	var u *UsageError
-	return errors.As(err, &u)
-}
-
-func oneOf(name, v string, allowed ...string) error {
-	for _, a := range allowed {
-		if v == a {
-			return nil
-		}
-	}
-	return Usagef("unknown %s %q (want one of: %s)", name, v, strings.Join(allowed, ", "))
-}
-
-// maxKeyFile bounds a key file: no dm key is longer.
-const maxKeyFile = 1024
-
-// readKeyFile reads raw key bytes (at most maxKeyFile) from a regular file,
-// pipe or character device.
+// readKeyFile reads raw key bytes (at most cli.MaxKeyFile) from a regular
+// file, pipe or character device.
 func readKeyFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	m := st.Mode()
-	if !m.IsRegular() && m&os.ModeNamedPipe == 0 && m&os.ModeCharDevice == 0 {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	b := make([]byte, maxKeyFile+1)
-	n, err := io.ReadFull(f, b)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		wipe(b)
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if n > maxKeyFile {
-		wipe(b)
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxKeyFile)
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("%s is empty", path)
-	}
-	key := make([]byte, n)
-	copy(key, b)
-	wipe(b)
-	return key, nil
+	return cli.ReadSecret(f, path, cli.MaxKeyFile)
 }
 
 // readSig reads a root hash signature file: a few hundred bytes of DER, at

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rules-dm/rules_dm/internal/cli"
 )
 
 // loadKey returns the key bytes of src. Messages name the variable, never
@@ -50,11 +52,8 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
-}
+// wipe zeroes key material that is no longer needed.
+func wipe(b []byte) { cli.Wipe(b) }
 
 // expand replaces @KEY@ and @IKEY@ in a table into a fresh byte slice that
 // the caller must wipe: keyRef (a keyring reference) or, when keyRef is empty,

@@ -19,8 +19,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/compose"
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/manifest"
 )
 

@@ -18,8 +18,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/cpio"
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
 )
 
 type multi []string

@@ -32,8 +32,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/crypt"
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/internal/progress"
 )
 

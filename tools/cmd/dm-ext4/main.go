@@ -19,8 +19,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/ext4"
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
 )
 
 type multi []string

@@ -29,8 +29,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/integrity"
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/internal/progress"
 )
 

@@ -27,8 +27,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/crypt"
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/manifest"
 )
 

@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/internal/cli"
 )
 
 type layer struct {

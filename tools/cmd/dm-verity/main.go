@@ -45,7 +45,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/internal/progress"
 	"github.com/rules-dm/rules_dm/tools/verity"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rules-dm/rules_dm/tools/internal/cli"
+	"github.com/rules-dm/rules_dm/internal/cli"
 )
 
 func writeData(t *testing.T, dir string, n int) string {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rules-dm/rules_dm/internal/cpuclock"
 	"golang.org/x/crypto/xts"
 )
 
@@ -213,7 +214,7 @@ func benchXTSSize(b *testing.B, keyLen int, dec bool, size int) {
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	var tw [16]byte
-	clk := startCPU(b)
+	clk := cpuclock.Start(b)
 	for i := 0; i < b.N; i++ {
 		if dec {
 			k.XTSDecrypt(buf, buf, tw)
@@ -221,7 +222,7 @@ func benchXTSSize(b *testing.B, keyLen int, dec bool, size int) {
 			k.XTSEncrypt(buf, buf, tw)
 		}
 	}
-	clk.report(b, len(buf))
+	clk.Report(b, len(buf))
 }
 
 func BenchmarkXTSEncrypt256(b *testing.B) { benchXTS(b, 64, false) }

@@ -53,30 +53,53 @@ func (k *KeyFlags) Load(required bool) ([]byte, error) {
 // MaxKeyFile bounds what ReadKeyFile reads: no dm key is longer.
 const MaxKeyFile = 1024
 
-// ReadKeyFile reads raw key bytes from path (at most MaxKeyFile).
+// ReadKeyFile reads raw key bytes from path (at most MaxKeyFile). It warns
+// on stderr when the file is readable by group or others.
 func ReadKeyFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("key file: %w", err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil {
-		if !st.Mode().IsRegular() && st.Mode()&os.ModeNamedPipe == 0 && st.Mode()&os.ModeCharDevice == 0 {
-			return nil, fmt.Errorf("key file %s: not a regular file", path)
-		}
-		if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
-			fmt.Fprintf(os.Stderr, "warning: key file %s is readable by group or others (mode %04o)\n", path, st.Mode().Perm())
-		}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(os.Stderr, "warning: key file %s is readable by group or others (mode %04o)\n", path, st.Mode().Perm())
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
+	b, err := ReadSecret(f, path, MaxKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	if len(b) == 0 {
-		return nil, fmt.Errorf("key file %s is empty", path)
-	}
-	if len(b) > MaxKeyFile {
-		return nil, fmt.Errorf("key file %s is larger than %d bytes", path, MaxKeyFile)
+		return nil, fmt.Errorf("key file %w", err)
 	}
 	return b, nil
+}
+
+// ReadSecret reads 1..max bytes of key material from f (a regular file,
+// pipe or character device) named name. Buffers it used are wiped before it
+// returns; errors start with name and never hold the bytes.
+func ReadSecret(f *os.File, name string, max int) ([]byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if m := st.Mode(); !m.IsRegular() && m&os.ModeNamedPipe == 0 && m&os.ModeCharDevice == 0 {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	b := make([]byte, max+1)
+	defer Wipe(b)
+	n, err := io.ReadFull(f, b)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	switch {
+	case n == 0:
+		return nil, fmt.Errorf("%s is empty", name)
+	case n > max:
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, max)
+	}
+	return append([]byte(nil), b[:n]...), nil
+}
+
+// Wipe zeroes b (key material that is no longer needed).
+func Wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
 }
