@@ -14,7 +14,7 @@ cd "$ROOT" || exit 1
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
 # Debian packages the suites use (the e2e and Bazel suites install their own extras).
-PKGS="cryptsetup-bin e2fsprogs python3-cryptography shellcheck busybox-static dash xxd"
+PKGS="cryptsetup-bin e2fsprogs python3-cryptography shellcheck busybox-static dash xxd qemu-user"
 need=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
