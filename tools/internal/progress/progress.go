@@ -1,7 +1,15 @@
-// Package progress draws a one-line progress report (percentage, MB/s, ETA)
-// on stderr for long work, and nothing at all unless stderr is a terminal and
-// the tool was not given --quiet. Redraws are rate-limited (at most 10 a
-// second, from one goroutine), so the hot path is one atomic add or store.
+// Package progress draws a one-line progress report (label, percentage, bar,
+// MiB done of total, MiB/s, elapsed:ETA) on stderr for long work, and
+// nothing at all unless stderr is a terminal, TERM is not "dumb" and the
+// tool was not given --quiet.
+//
+// The line is drawn by github.com/schollz/progressbar/v3. The work itself
+// only touches an atomic counter (Add, Set, or the io wrappers): one
+// goroutine per Bar pushes the counter into the library's bar at most 10
+// times a second (Interval), and the library renders it (plain "\r" line
+// redraws, no colours; the bar narrows to fit the terminal). Done erases the
+// line, so what the tool prints afterwards (a summary, an error) starts on a
+// clean line, and a tool's stdout is never touched.
 //
 // Typical use in a command:
 //
@@ -16,12 +24,14 @@
 package progress
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // Interval is the minimum time between two redraws.
@@ -29,39 +39,54 @@ const Interval = 100 * time.Millisecond
 
 // Bar reports the progress of one piece of work of a known size in bytes.
 type Bar struct {
-	label string
 	total int64
 	done  atomic.Int64
-	out   io.Writer
-	now   func() time.Time
-	start time.Time
+	pb    *progressbar.ProgressBar
 
 	stop     chan struct{}
 	finished chan struct{}
 	once     sync.Once
 	stopTick func()
-	drawn    bool // a line is on screen (draw goroutine only)
-	draws    int  // redraws so far (tests)
+	pushes   int // counts pushed into pb so far (push goroutine; tests)
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	return f != nil && term.IsTerminal(int(f.Fd()))
 }
 
 // New returns a Bar for total bytes labelled label, drawing on stderr when
-// stderr is a terminal, TERM is not "dumb" and quiet is false. Otherwise it
-// returns nil, which is a valid silent Bar. Call Done when the work ends
-// (also on failure, before printing an error).
+// stderr is a terminal, TERM is not "dumb", quiet is false and total is
+// positive. Otherwise it returns nil, which is a valid silent Bar that
+// writes nothing. Call Done when the work ends (also on failure, before
+// printing an error).
 func New(label string, total int64, quiet bool) *Bar {
-	if quiet || os.Getenv("TERM") == "dumb" || !IsTerminal(os.Stderr) {
+	if quiet || total <= 0 || os.Getenv("TERM") == "dumb" || !IsTerminal(os.Stderr) {
 		return nil
 	}
 	tk := time.NewTicker(Interval)
-	b := start(label, total, os.Stderr, time.Now, tk.C)
+	// The library's own throttle is a guard only: the ticker already paces
+	// the pushes (half the interval, so ticker jitter skips none).
+	b := start(label, total, os.Stderr, tk.C, Interval/2)
 	b.stopTick = tk.Stop
 	return b
 }
 
-// start begins drawing on out at every tick.
-func start(label string, total int64, out io.Writer, now func() time.Time, tick <-chan time.Time) *Bar {
-	b := &Bar{label: label, total: total, out: out, now: now, start: now(),
-		stop: make(chan struct{}), finished: make(chan struct{})}
+// start begins pushing the count into a library bar that renders on out, at
+// every tick.
+func start(label string, total int64, out io.Writer, tick <-chan time.Time, throttle time.Duration) *Bar {
+	pb := progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(out),
+		progressbar.OptionSetDescription(label+" "),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionSetWidth(20),
+		progressbar.OptionThrottle(throttle),
+		progressbar.OptionClearOnFinish(),
+	)
+	pb.StartWithoutRender() // rates and ETA count from now
+	b := &Bar{total: total, pb: pb, stop: make(chan struct{}), finished: make(chan struct{})}
 	go b.loop(tick)
 	return b
 }
@@ -71,11 +96,10 @@ func (b *Bar) loop(tick <-chan time.Time) {
 	for {
 		select {
 		case <-tick:
-			b.draw()
+			// every tick, also without news: elapsed time and ETA move on
+			_ = b.pb.Set64(min(b.done.Load(), b.total))
+			b.pushes++
 		case <-b.stop:
-			if b.drawn {
-				fmt.Fprint(b.out, "\r\x1b[K") // erase the line
-			}
 			return
 		}
 	}
@@ -103,7 +127,8 @@ func (b *Bar) Set(done int64) {
 	}
 }
 
-// Done stops the redraws and erases the line. It is idempotent.
+// Done stops the redraws and erases the line (when one was drawn). It is
+// idempotent.
 func (b *Bar) Done() {
 	if b == nil {
 		return
@@ -114,40 +139,9 @@ func (b *Bar) Done() {
 		if b.stopTick != nil {
 			b.stopTick()
 		}
+		// with OptionClearOnFinish, Finish only blanks a drawn line
+		_ = b.pb.Finish()
 	})
-}
-
-func (b *Bar) draw() {
-	done := min(b.done.Load(), b.total)
-	el := b.now().Sub(b.start).Seconds()
-	fmt.Fprint(b.out, "\r"+Line(b.label, done, b.total, el)+"\x1b[K")
-	b.drawn = true
-	b.draws++
-}
-
-// Line formats one report: label, percentage, MiB done of total, MB/s
-// (10^6 bytes per second) and ETA, e.g.
-// "dm-verity format  42%  430/1024 MiB  350.2 MB/s  ETA 0:02".
-func Line(label string, done, total int64, elapsed float64) string {
-	pct := 100.0
-	if total > 0 {
-		pct = 100 * float64(done) / float64(total)
-	}
-	s := fmt.Sprintf("%s %3.0f%%  %d/%d MiB", label, pct, done>>20, total>>20)
-	if elapsed <= 0 || done <= 0 {
-		return s
-	}
-	rate := float64(done) / elapsed
-	s += fmt.Sprintf("  %.1f MB/s", rate/1e6)
-	if left := total - done; left > 0 {
-		eta := int64(float64(left)/rate + 0.5)
-		if eta >= 3600 {
-			s += fmt.Sprintf("  ETA %d:%02d:%02d", eta/3600, eta/60%60, eta%60)
-		} else {
-			s += fmt.Sprintf("  ETA %d:%02d", eta/60, eta%60)
-		}
-	}
-	return s
 }
 
 // ReaderAt wraps r so that reads advance the bar to the highest offset read
