@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"math/rand"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ import (
 
 func skipIfUnavailable(t testing.TB) {
 	if !Available {
-		t.Skip("AES-NI kernels not available here")
+		t.Skip("assembly kernels not available here")
 	}
 }
 
@@ -71,7 +72,11 @@ func withVAES(t *testing.T, f func(t *testing.T)) {
 	saved := hasVAES
 	defer func() { hasVAES = saved }()
 	hasVAES = false
-	t.Run("aesni", f)
+	name := "aesni"
+	if runtime.GOARCH == "arm64" {
+		name = "armv8"
+	}
+	t.Run(name, f)
 	if saved {
 		hasVAES = true
 		t.Run("vaes", f)

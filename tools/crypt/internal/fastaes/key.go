@@ -4,10 +4,16 @@
 // is sequential, but dm-crypt sectors are independent), and CBC decryption
 // (8 blocks in flight within a sector).
 //
-// The kernels are amd64 assembly using AES-NI ([Available] reports whether
-// this machine has it). Elsewhere, or with the purego build tag,
-// [Available] is false and every method panics: callers keep a generic
-// path (crypto/aes, golang.org/x/crypto/xts) and choose with [Available].
+// The kernels are assembly: on amd64 AES-NI (with 16-block VAES XTS
+// kernels where the CPU has VAES), on arm64 the ARMv8 Crypto Extensions
+// (AESE/AESMC/AESD/AESIMC; the same entry points, 8 blocks or 8 CBC
+// sectors in flight, no VAES counterpart). [Available] reports whether
+// this machine has the instructions (GODEBUG=cpu.aes=off turns them off).
+// Elsewhere, or with the purego build tag, [Available] is false and every
+// method panics: callers keep a generic path (crypto/aes,
+// golang.org/x/crypto/xts) and choose with [Available]. The arm64 kernels
+// are tested under user-mode QEMU (tests/suites/22-arm64.sh), which checks
+// results, not speed.
 //
 // Buffers: dst and src must be the same length, a multiple of 16, and either
 // identical or not overlapping. Misuse panics with a "fastaes: " message.
@@ -19,8 +25,9 @@ import (
 	"strconv"
 )
 
-// Key is an expanded AES key: round keys in the byte order AES-NI loads,
-// for encryption and for the equivalent inverse cipher (AESDEC).
+// Key is an expanded AES key: round keys in FIPS-197 byte order (what
+// AES-NI and AESE load), for encryption and for the equivalent inverse
+// cipher (AESDEC, AESD/AESIMC).
 type Key struct {
 	enc [240]byte
 	dec [240]byte
