@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/rules-dm/rules_dm/internal/cli"
@@ -94,7 +95,7 @@ func Build(o Options) (m *manifest.Manifest, err error) {
 	for _, n := range p.notes {
 		fmt.Fprintf(o.Log, "dm-compose: %s\n", n)
 	}
-	inSHA, n, err := sha256Reader(io.NewSectionReader(in, 0, p.size))
+	inSHA, n, err := sha256Reader(&progressReader{r: io.NewSectionReader(in, 0, p.size), set: p.pass("sha256 input", p.size)})
 	if err != nil {
 		return nil, fmt.Errorf("read input %s: %w", o.In, err)
 	}
@@ -150,7 +151,53 @@ func (b *builder) createMeta(name string) error {
 	return nil
 }
 
+// pass announces a long pass to Options.Progress and returns where to
+// report the bytes done (a no-op without Progress).
+func (p *plan) pass(name string, total int64) func(int64) {
+	if p.Progress != nil {
+		if set := p.Progress(name, total); set != nil {
+			return set
+		}
+	}
+	return func(int64) {}
+}
+
+// adder turns a set-style progress func into one told increments (from
+// several goroutines at once).
+func adder(set func(int64)) func(int64) {
+	var n atomic.Int64
+	return func(d int64) { set(n.Add(d)) }
+}
+
+// progressReader reports the bytes read so far.
+type progressReader struct {
+	r   io.Reader
+	n   int64
+	set func(int64)
+}
+
+func (c *progressReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.set(c.n)
+	return n, err
+}
+
+// progressWriterAt reports the end of each write, less base.
+type progressWriterAt struct {
+	w    io.WriterAt
+	base int64
+	set  func(int64)
+}
+
+func (c *progressWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	n, err := c.w.WriteAt(p, off)
+	c.set(off + int64(n) - c.base)
+	return n, err
+}
+
 func (b *builder) encrypt(dst io.WriterAt, src io.ReaderAt, size int64) error {
+	dst = &progressWriterAt{w: dst, set: b.pass("encrypt", size)}
 	if err := crypt.Encrypt(dst, src, size, b.cipher); err != nil {
 		return fmt.Errorf("encrypt: %w", err)
 	}
@@ -160,7 +207,7 @@ func (b *builder) encrypt(dst io.WriterAt, src io.ReaderAt, size int64) error {
 // copyInput copies the input to dst, leaving holes of a sparse input as
 // holes (SEEK_DATA/SEEK_HOLE; the verity tree then skips them too).
 func (b *builder) copyInput(dst *cli.File) error {
-	if err := sparseCopy(dst.File, b.in, b.size); err != nil {
+	if err := sparseCopy(dst.File, b.in, b.size, b.pass("copy input", b.size)); err != nil {
 		return fmt.Errorf("copy input: %w", err)
 	}
 	return nil
@@ -171,10 +218,12 @@ const (
 	seekHole = 4 // SEEK_HOLE
 )
 
-func sparseCopy(dst, src *os.File, size int64) error {
+// set is told the offset copied up to (holes skipped included).
+func sparseCopy(dst, src *os.File, size int64, set func(int64)) error {
 	buf := make([]byte, 1<<20)
+	w := &progressWriterAt{w: dst, set: set}
 	copyRange := func(from, to int64) error {
-		_, err := io.CopyBuffer(io.NewOffsetWriter(dst, from), io.NewSectionReader(src, from, to-from), buf)
+		_, err := io.CopyBuffer(io.NewOffsetWriter(w, from), io.NewSectionReader(src, from, to-from), buf)
 		return err
 	}
 	for off := int64(0); off < size; {
@@ -199,7 +248,9 @@ func sparseCopy(dst, src *os.File, size int64) error {
 			return err
 		}
 		off = h
+		set(off)
 	}
+	set(size)
 	return dst.Truncate(size)
 }
 
@@ -295,12 +346,14 @@ func (b *builder) aeadIntegrityThenCrypt() error {
 		return err
 	}
 	defer tags.Abort()
-	if err := crypt.EncryptAEAD(b.data, tags, b.in, N, a); err != nil {
+	dst := &progressWriterAt{w: b.data, set: b.pass("encrypt", N)}
+	if err := crypt.EncryptAEAD(dst, tags, b.in, N, a); err != nil {
 		return fmt.Errorf("encrypt: %w", err)
 	}
 	nTags := N / int64(a.SectorSize()) * int64(a.TagSize())
 	ip := integrity.Params{Hash: integrity.HashNone, TagSize: a.TagSize(), BlockSize: a.SectorSize(),
-		Layout: integrity.LayoutSeparate, Mode: 'J', Tags: io.NewSectionReader(tags.File, 0, nTags)}
+		Layout: integrity.LayoutSeparate, Mode: 'J', Tags: io.NewSectionReader(tags.File, 0, nTags),
+		Progress: adder(b.pass("integrity tags", N))}
 	r, err := integrity.FormatSeparate(nil, N, b.meta, ip)
 	if err != nil {
 		return fmt.Errorf("integrity: %w", err)
@@ -319,6 +372,12 @@ func (b *builder) integrityStack() error {
 	ip := b.ip
 	ip.Salt = integrity.DeriveSalt(b.seed+"/integrity", ip)
 	sep := ip.Layout == integrity.LayoutSeparate
+	// the params of the tags pass, announced as the pass starts
+	tagsPass := func() integrity.Params {
+		q := ip
+		q.Progress = adder(b.pass("integrity tags", N))
+		return q
+	}
 	if sep {
 		if err := b.createMeta(IntegrityMeta); err != nil {
 			return err
@@ -332,9 +391,9 @@ func (b *builder) integrityStack() error {
 			if err := b.copyInput(b.data); err != nil {
 				return err
 			}
-			r, err = integrity.FormatSeparate(b.in, N, b.meta, ip)
+			r, err = integrity.FormatSeparate(b.in, N, b.meta, tagsPass())
 		} else {
-			r, err = integrity.FormatInterleaved(b.in, N, b.data, ip)
+			r, err = integrity.FormatInterleaved(b.in, N, b.data, tagsPass())
 		}
 		if err != nil {
 			return fmt.Errorf("integrity: %w", err)
@@ -345,7 +404,7 @@ func (b *builder) integrityStack() error {
 			if err := b.encrypt(b.data, b.in, N); err != nil {
 				return err
 			}
-			r, err = integrity.FormatSeparate(b.data, N, b.meta, ip)
+			r, err = integrity.FormatSeparate(b.data, N, b.meta, tagsPass())
 		} else {
 			tmp, err2 := b.create(".ciphertext")
 			if err2 != nil {
@@ -354,7 +413,7 @@ func (b *builder) integrityStack() error {
 			if err := b.encrypt(tmp, b.in, N); err != nil {
 				return err
 			}
-			r, err = integrity.FormatInterleaved(tmp, N, b.data, ip)
+			r, err = integrity.FormatInterleaved(tmp, N, b.data, tagsPass())
 			tmp.Abort()
 		}
 		if err != nil {
@@ -365,14 +424,14 @@ func (b *builder) integrityStack() error {
 	case manifest.StackCryptThenIntegrity:
 		total := N
 		if sep {
-			if r, err = integrity.FormatSeparate(b.in, N, b.meta, ip); err != nil {
+			if r, err = integrity.FormatSeparate(b.in, N, b.meta, tagsPass()); err != nil {
 				return fmt.Errorf("integrity: %w", err)
 			}
 			if err := b.encrypt(b.data, b.in, N); err != nil {
 				return err
 			}
 		} else {
-			if r, err = integrity.FormatInterleaved(b.in, N, b.data, ip); err != nil {
+			if r, err = integrity.FormatInterleaved(b.in, N, b.data, tagsPass()); err != nil {
 				return fmt.Errorf("integrity: %w", err)
 			}
 			total = r.DeviceBytes
@@ -407,7 +466,7 @@ func (b *builder) verity(data io.ReaderAt, size int64, dev string) error {
 		}
 		hw, hashDev, off = b.meta, "@META@", 0
 	}
-	r, err := verity.Format(data, size, hw, off, vp)
+	r, err := verity.FormatWith(data, size, hw, off, vp, verity.Options{Progress: b.pass("verity tree", size)})
 	if err != nil {
 		return fmt.Errorf("verity: %w", err)
 	}
@@ -426,7 +485,16 @@ func (b *builder) verity(data io.ReaderAt, size int64, dev string) error {
 		bs := int64(vp.DataBlockSize)
 		fecOff := roundUp(end, bs)
 		hashStart := int64(r.HashStartBlock) * bs
-		fr, err := verity.EncodeFEC(data, size, hf, hashStart, fecOff-hashStart, hf, fecOff, b.VerityFECRoots, vp.DataBlockSize)
+		// progress in bytes covered (data and tree), as the other passes
+		// count: the parity is written in order, each part covering its
+		// share of them
+		covered := size + fecOff - hashStart
+		fecBytes := verity.FECSize(uint64(covered/bs), b.VerityFECRoots, vp.DataBlockSize)
+		set := b.pass("verity FEC", covered)
+		fw := &progressWriterAt{w: hf, base: fecOff, set: func(n int64) {
+			set(int64(float64(n) / float64(fecBytes) * float64(covered)))
+		}}
+		fr, err := verity.EncodeFEC(data, size, hf, hashStart, fecOff-hashStart, fw, fecOff, b.VerityFECRoots, vp.DataBlockSize)
 		if err != nil {
 			return fmt.Errorf("verity FEC: %w", err)
 		}
@@ -501,7 +569,11 @@ func (b *builder) artifact(f *cli.File, role, name string) (manifest.Artifact, e
 	if err != nil {
 		return a, err
 	}
-	a.SHA256, a.Size, err = sha256Reader(io.NewSectionReader(f.File, 0, st.Size()))
+	var r io.Reader = io.NewSectionReader(f.File, 0, st.Size())
+	if role == manifest.RoleData || role == manifest.RoleMeta { // the images
+		r = &progressReader{r: r, set: b.pass("sha256 "+name, st.Size())}
+	}
+	a.SHA256, a.Size, err = sha256Reader(r)
 	if err != nil {
 		return a, fmt.Errorf("read back %s: %w", name, err)
 	}

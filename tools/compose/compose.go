@@ -78,6 +78,16 @@ type Options struct {
 	Force                      bool
 	Log                        io.Writer // notes and warnings (stderr)
 
+	// Progress, when set, is called as each long pass of Build starts
+	// (hashing the input, copying or encrypting it, the verity tree and
+	// FEC, the integrity tags, hashing an image back) with a short name of
+	// the pass and the bytes it covers. The func it returns, when not nil,
+	// is then told how many of those bytes are done: possibly from several
+	// goroutines at once and out of order (keep the highest value), and
+	// holes skipped count as done; it must be cheap. A pass ends when the
+	// next one starts or Build returns.
+	Progress func(pass string, total int64) func(done int64)
+
 	// VeritySignKey/VeritySignCert: PEM RSA key and X.509 certificate; when
 	// set, verity.roothash.p7s (detached PKCS#7 over the hex root hash) is
 	// written and the verity layer carries root_hash_sig_key_desc.

@@ -228,12 +228,16 @@ func TestSparseCopy(t *testing.T) {
 			copy(want[off:], blk)
 		}
 		dst, _ := os.Create(filepath.Join(dir, "dst"))
-		if err := sparseCopy(dst, src, size); err != nil {
+		var done int64
+		if err := sparseCopy(dst, src, size, func(n int64) { done = max(done, n) }); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := os.ReadFile(dst.Name())
 		if !bytes.Equal(got, want) {
 			t.Fatalf("layout %v: copy differs", layout)
+		}
+		if done != size {
+			t.Errorf("layout %v: progress ended at %d of %d", layout, done, size)
 		}
 		src.Close()
 		dst.Close()

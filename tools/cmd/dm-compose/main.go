@@ -11,6 +11,10 @@
 // (tools/manifest.ParseEnv + FromEnv) and, given the manifest.json too, checks
 // that the env is exactly what `dm-compose env` generates from it.
 //
+// build draws a progress line on stderr (one per pass: hashing the input,
+// copying or encrypting it, the verity tree and FEC, the integrity tags,
+// hashing the images back) when stderr is a terminal, unless --quiet.
+//
 // See docs/design.md (CLI contract) and spec/manifest.md.
 package main
 
@@ -21,6 +25,7 @@ import (
 
 	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/compose"
+	"github.com/rules-dm/rules_dm/tools/internal/progress"
 	"github.com/rules-dm/rules_dm/tools/manifest"
 )
 
@@ -93,6 +98,7 @@ func build(args []string) error {
 	fs.StringVar(&o.VeritySignCert, "verity-sign-cert", "", "PEM X.509 certificate of --verity-sign-key (its issuer and serial name the signer)")
 	fs.StringVar(&o.Boot.Data, "boot-data-dev", "", "DATA_DEV as boot/* name it (default: partition label NAME-data: PARTLABEL= in dm-mod.create, /dev/disk/by-partlabel/ in the tabs)")
 	fs.StringVar(&o.Boot.Meta, "boot-meta-dev", "", "META_DEV as boot/* name it (default: partition label NAME-meta)")
+	quiet := fs.Bool("quiet", false, "no progress line on stderr (drawn only when stderr is a terminal)")
 	fs.StringVar(&o.Boot.KeyDir, "boot-key-dir", "", "directory of the key files crypttab/integritytab name, <mapped name>.key (default "+compose.DefaultBootKeyDir+")")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
@@ -117,7 +123,16 @@ func build(args []string) error {
 		}
 	}
 	o.Log = os.Stderr
+	// one bar per pass, each erased when the next pass starts; a nil bar
+	// (stderr not a terminal, TERM=dumb, --quiet) writes nothing
+	var bar *progress.Bar
+	o.Progress = func(pass string, total int64) func(int64) {
+		bar.Done()
+		bar = progress.New("dm-compose "+pass, total, *quiet)
+		return bar.Set
+	}
 	m, err := compose.Build(o)
+	bar.Done() // before the summary or the error
 	if err != nil {
 		return err
 	}
