@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/rand"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -401,4 +402,44 @@ func BenchmarkCBC128EssivEncrypt512(b *testing.B) {
 }
 func BenchmarkCBC128PlainEncrypt4KGeneric(b *testing.B) {
 	benchSectors(b, "aes-cbc-plain", 16, 4096, false, false)
+}
+
+// benchParallel runs EncryptSectors on every core at once (b.RunParallel,
+// one 256 KiB buffer per goroutine, like one chunk per worker) and reports
+// the per-core figures that compare with `openssl speed -multi N` divided
+// by N: "MB/s/core" (bytes per wall second / GOMAXPROCS) and "cpu-MB/s"
+// (bytes per CPU second of the whole process, user+sys; Linux only). Run
+// with -cpu 1,2 to see what a second busy core costs each core.
+func benchParallel(b *testing.B, cs string, keyLen int) {
+	if !fastaes.Available {
+		b.Skip("no AES-NI")
+	}
+	c, err := New(Spec{Cipher: cs, Key: make([]byte, keyLen), SectorSize: 4096})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 256 << 10
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, size)
+		for pb.Next() {
+			c.EncryptSectors(buf, buf, 0)
+		}
+	})
+	b.StopTimer()
+	total := float64(size) * float64(b.N) / 1e6
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(total/s/float64(runtime.GOMAXPROCS(0)), "MB/s/core")
+	}
+	if d := (processCPU() - cpu0).Seconds(); d > 0 && cpu0 > 0 {
+		b.ReportMetric(total/d, "cpu-MB/s")
+	}
+}
+
+func BenchmarkXTS256Encrypt4KParallel(b *testing.B) { benchParallel(b, "aes-xts-plain64", 64) }
+func BenchmarkCBC128PlainEncrypt4KParallel(b *testing.B) {
+	benchParallel(b, "aes-cbc-plain", 16)
 }
