@@ -3,13 +3,14 @@
 // nothing at all unless stderr is a terminal, TERM is not "dumb" and the
 // tool was not given --quiet.
 //
-// The line is drawn by github.com/schollz/progressbar/v3. The work itself
-// only touches an atomic counter (Add, Set, or the io wrappers): one
-// goroutine per Bar pushes the counter into the library's bar at most 10
-// times a second (Interval), and the library renders it (plain "\r" line
-// redraws, no colours; the bar narrows to fit the terminal). Done erases the
-// line, so what the tool prints afterwards (a summary, an error) starts on a
-// clean line, and a tool's stdout is never touched.
+// The line is drawn by github.com/schollz/progressbar/v3. New draws it at
+// 0% at once (so even short work shows that it ran). The work itself only
+// touches an atomic counter (Add, Set, or the io wrappers): one goroutine
+// per Bar pushes the counter into the library's bar at most 10 times a
+// second (Interval), and the library redraws it (plain "\r" line redraws,
+// no colours; the bar narrows to fit the terminal). Done erases the line, so
+// what the tool prints afterwards (a summary, an error) starts on a clean
+// line, and a tool's stdout is never touched.
 //
 // Typical use in a command:
 //
@@ -85,7 +86,7 @@ func start(label string, total int64, out io.Writer, tick <-chan time.Time, thro
 		progressbar.OptionThrottle(throttle),
 		progressbar.OptionClearOnFinish(),
 	)
-	pb.StartWithoutRender() // rates and ETA count from now
+	_ = pb.RenderBlank() // the 0% line at once (rates and ETA count from now)
 	b := &Bar{total: total, pb: pb, stop: make(chan struct{}), finished: make(chan struct{})}
 	go b.loop(tick)
 	return b

@@ -102,18 +102,25 @@ func TestQuietOnTerminal(t *testing.T) {
 
 // the library's line: label, percentage, 20-cell bar, MiB done/total,
 // rate, [elapsed:ETA]
-var lineRE = regexp.MustCompile(`^fmt +10% \|█{2} {18}\| \(10/100 MiB, [0-9.]+ [kMG]?i?B/s\) \[[0-9smh]+:[0-9smh]+\] *$`)
+var (
+	lineRE  = regexp.MustCompile(`^fmt +10% \|█{2} {18}\| \(10/100 MiB, [0-9.]+ [kMG]?i?B/s\) \[[0-9smh]+:[0-9smh]+\] *$`)
+	blankRE = regexp.MustCompile(`^\rfmt +0% \| {20}\| \( 0 B/100 MiB\) \[0s:0s\] *$`)
+)
 
 func TestDrawsOnTicksAndDoneErases(t *testing.T) {
 	var out fakeTerm
 	tick := make(chan time.Time)
 	b := start("fmt", 100<<20, &out, tick, 0)
+	first := out.String()
+	if !blankRE.MatchString(first) {
+		t.Fatalf("first line %q, want the 0%% line like %s", first, blankRE)
+	}
 	for range 1024 {
-		b.Add(10 << 10) // many updates, no tick: nothing drawn
+		b.Add(10 << 10) // many updates, no tick: no redraw
 	}
 	time.Sleep(10 * time.Millisecond) // a redraw of its own would show by now
-	if out.String() != "" {
-		t.Fatalf("drew without a tick: %q", out.String())
+	if s := out.String(); s != first {
+		t.Fatalf("redrew without a tick: %q", s[len(first):])
 	}
 	tick <- time.Now()
 	tick <- time.Now() // the second send returns once the first push is done
@@ -136,7 +143,7 @@ func TestDrawsOnTicksAndDoneErases(t *testing.T) {
 	parts := strings.Split(s, "\r")
 	var lines []string
 	widest := 0
-	for _, p := range parts {
+	for _, p := range parts[2:] { // after the 0% line
 		if strings.TrimSpace(p) != "" {
 			lines = append(lines, p)
 			widest = max(widest, len([]rune(p)))
@@ -151,13 +158,15 @@ func TestDrawsOnTicksAndDoneErases(t *testing.T) {
 	}
 }
 
-func TestDoneWithoutDrawWritesNothing(t *testing.T) {
+func TestDoneWithoutTickErasesTheFirstLine(t *testing.T) {
 	var out fakeTerm
 	b := start("x", 1<<20, &out, nil, 0)
+	first := out.String()
 	b.Add(1 << 19)
 	b.Done()
-	if s := out.String(); s != "" {
-		t.Errorf("Done before any redraw wrote %q", s)
+	want := first + "\r" + strings.Repeat(" ", len([]rune(first))-1) + "\r"
+	if s := out.String(); s != want {
+		t.Errorf("Done before any tick: output %q, want %q", s, want)
 	}
 }
 
@@ -174,9 +183,9 @@ func TestRateLimit(t *testing.T) {
 	if b.pushes > 4 {
 		t.Errorf("%d pushes in 350 ms (limit 10/s)", b.pushes)
 	}
-	// each redraw starts with "\rx "
-	if n := strings.Count(out.String(), "\rx "); n > 4 || n < 1 {
-		t.Errorf("%d redraws in 350 ms, want 1..4", n)
+	// each draw starts with "\rx ": the 0% line, then one per tick
+	if n := strings.Count(out.String(), "\rx "); n > 5 || n < 2 {
+		t.Errorf("%d draws in 350 ms, want 2..5", n)
 	}
 }
 
