@@ -27,10 +27,12 @@ DmStackInfo = provider(
 that an initramfs (dm_initramfs_bundle) or an image assembler consumes.""",
     fields = {
         "stack": "String: the stack name (one of the seven shapes).",
+        "profile": "String: `plain-crypt` (a chain of layer rules) or `aead` (authenticated dm-crypt over dm-integrity in hash-none mode, built by one dm-compose action).",
         "manifest_json": "File: manifest.json (spec/manifest.md).",
         "manifest_env": "File: manifest.env, the flattened DMTOOLS_* form.",
         "data": "File: the data image (for DATA_DEV), named as in the manifest.",
         "meta": "File or None: the metadata image (for META_DEV), named as in the manifest.",
-        "layer": "DmLayerInfo of the bottom layer.",
+        "input": "File: the plaintext filesystem image (what the top mapping gives back).",
+        "layer": "DmLayerInfo of the bottom layer; None for profile aead (no per-layer rules).",
     },
 )
