@@ -59,6 +59,12 @@ dm_initramfs_bundle(
     name = "initramfs",
     stack = ":root_stack",
 )
+
+dm_initramfs_bundle(
+    name = "initramfs_arm64",  # for an arm64 target, built on any host
+    stack = ":root_stack",
+    activator = "//dm:dm-activate-linux-arm64",
+)
 ```""",
     attrs = {
         "stack": attr.label(mandatory = True, providers = [DmStackInfo], doc = "The dm_stack whose manifest goes in."),
@@ -73,7 +79,7 @@ dm_initramfs_bundle(
             default = Label("//initramfs/cmd/dm-activate"),
             executable = True,
             cfg = "target",
-            doc = "The Go activator (a static binary). None: only apply_manifest.sh.",
+            doc = "The Go activator (a static binary), packed as `<bin_dir>/dm-activate`. Default: built for the target platform (amd64 on an amd64 host). `//dm:dm-activate-linux-arm64` (`@rules_dm//dm:...` from another workspace): linux/arm64, cross-compiled, static, pure Go. None: only apply_manifest.sh.",
         ),
         "extra_files": attr.label_keyed_string_dict(
             allow_files = True,
