@@ -11,15 +11,17 @@ import (
 type IOMode int
 
 const (
-	// IOAuto maps both files where that works (regular files, a filesystem
-	// with fallocate and shared mappings) and reads and writes otherwise.
+	// IOAuto is IOMmap where the input can be mapped (a regular file on a
+	// filesystem with shared mappings, 64-bit or small), IORead otherwise.
 	IOAuto IOMode = iota
 	// IORead reads chunks with pread and writes them with pwrite (O_DIRECT
 	// where the filesystem has it): the [Encrypt] path.
 	IORead
-	// IOMmap encrypts from a shared mapping of the input straight into a
-	// shared mapping of the output (no copy through a buffer); an error
-	// where that is impossible. For tests and measurements.
+	// IOMmap reads the input through one shared read-only mapping (no
+	// copy out of the page cache; chunks wholly inside a hole of a sparse
+	// input are encrypted from zeros without being read) and writes like
+	// IORead; an error wrapping ErrNoMmap where the input cannot be mapped.
+	// IOAuto's first choice; forced, for tests and measurements.
 	IOMmap
 )
 
@@ -67,15 +69,14 @@ var ErrNoMmap = errors.New("files cannot be mapped")
 // EncryptFile encrypts the first size bytes of src into the first size
 // bytes of dst (offset 0 = sector 0 of the crypt target), as [Encrypt]
 // does, but on files, by the fastest path that works here (see [IOMode]).
-// dst must be open for reading and writing; it is grown to size bytes if
-// shorter (space reserved up front with fallocate on the mapped path, so a
-// full disk is an ordinary error before any work), and bytes past size are
-// left alone. dst and src may be the same file (encryption in place), not
+// dst must be open for writing; it is grown to size bytes if shorter, and
+// bytes past size are left alone. dst and src may be the same file (encryption in place), not
 // otherwise overlapping ranges of one file. The output is byte-identical
-// to a sequential EncryptSectors over the whole range. The data reaches the
-// disk on the caller's fsync (dst.Sync: the mappings are unmapped by then).
-// An input that shrinks or fails to read while it is mapped gives an error,
-// never a crash.
+// to a sequential EncryptSectors over the whole range, on every path. The
+// data reaches the disk on the caller's fsync (dst.Sync). An input that
+// shrinks or fails to read while it is mapped gives an error, never a
+// crash. Chunks are processed in parallel (2×GOMAXPROCS in flight, one
+// ChunkSize buffer each: peak RSS stays at a few MiB for any size).
 func EncryptFile(dst, src *os.File, size int64, c *Cipher, o *FileOptions) error {
 	return convertFile(dst, src, size, c, true, o)
 }

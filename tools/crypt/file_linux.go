@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,8 +34,10 @@ func init() { populate.Store(true) }
 // read-only mapping (no copy out of the page cache), each chunk encrypted
 // from the mapping into a worker's buffer, and the buffer written with
 // pwrite (O_DIRECT where the filesystem has it: no copy into the page cache
-// either). Errors that mean "this input cannot be mapped", returned before
-// any byte is written, wrap ErrNoMmap.
+// either). Chunks wholly inside a hole of the input (SEEK_DATA/SEEK_HOLE,
+// mapped once at the start) are encrypted from a zero buffer instead.
+// Errors that mean "this input cannot be mapped", returned before any byte
+// is written, wrap ErrNoMmap.
 //
 // Measured and dropped (1 GiB, warm input, see tests/bench/run.sh): mapping
 // the output too (fallocate, MAP_SHARED, MADV_POPULATE_WRITE, encrypt
@@ -77,6 +80,7 @@ func mmapConvert(dst, src *os.File, size int64, c *Cipher, enc bool, progress fu
 		w = d
 	}
 
+	holes := dataMap(src, size)
 	chunk := mmapChunk
 	chunks := (size + chunk - 1) / chunk
 	workers := int64(mmapWorkers())
@@ -99,6 +103,7 @@ func mmapConvert(dst, src *os.File, size int64, c *Cipher, enc bool, progress fu
 			// process; mapChunk recovers it into an error.
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			buf := make([]byte, chunk) // page-aligned (a large object)
+			var zero []byte
 			for !failed.Load() {
 				idx := next.Add(1) - 1
 				if idx >= chunks {
@@ -106,7 +111,18 @@ func mmapConvert(dst, src *os.File, size int64, c *Cipher, enc bool, progress fu
 				}
 				off := idx * chunk
 				n := min(chunk, size-off)
-				err := mapChunk(buf[:n], in[off:off+n], off, c, enc)
+				var err error
+				if holes.hole(off, n) {
+					// a hole reads as zeros: encrypt zeros without
+					// filling the page cache with them (the ciphertext
+					// of a zero sector is not zero: it is written)
+					if zero == nil {
+						zero = make([]byte, chunk)
+					}
+					convertSectors(buf[:n], zero[:n], off, c, enc)
+				} else {
+					err = mapChunk(buf[:n], in[off:off+n], off, c, enc)
+				}
 				if err == nil {
 					if _, werr := w.WriteAt(buf[:n], off); werr != nil {
 						err = fmt.Errorf("crypt: write at offset %d: %w", off, werr)
@@ -153,13 +169,81 @@ func mapChunk(out, in []byte, off int64, c *Cipher, enc bool) (err error) {
 	if err := populateRange(in); err != nil {
 		return fmt.Errorf("crypt: read at offset %d: %w", off, err)
 	}
+	convertSectors(out, in, off, c, enc)
+	return nil
+}
+
+// convertSectors encrypts or decrypts in (at byte offset off of the image)
+// into out.
+func convertSectors(out, in []byte, off int64, c *Cipher, enc bool) {
 	first := uint64(off / int64(c.sectorSize))
 	if enc {
 		c.EncryptSectors(out, in, first)
 	} else {
 		c.DecryptSectors(out, in, first)
 	}
-	return nil
+}
+
+// extents are the data ranges [start, end) of a sparse input, in order; nil
+// means "all data" (no holes, or the filesystem cannot tell).
+type extents [][2]int64
+
+// maxExtents bounds the map: a more fragmented input is treated as dense
+// (the map only saves reading holes; their bytes are zeros either way).
+const maxExtents = 1 << 16
+
+const (
+	seekData = 3 // SEEK_DATA
+	seekHole = 4 // SEEK_HOLE
+)
+
+// dataMap lists the data extents of f's first size bytes with
+// SEEK_DATA/SEEK_HOLE, so that chunks lying wholly in a hole are encrypted
+// from a zero buffer instead of being read (which would fill the page
+// cache with zero pages). f's file offset is restored.
+func dataMap(f *os.File, size int64) extents {
+	fd := int(f.Fd())
+	cur, err := syscall.Seek(fd, 0, io.SeekCurrent)
+	if err != nil {
+		return nil
+	}
+	defer syscall.Seek(fd, cur, io.SeekStart)
+	m := extents{}
+	for off := int64(0); off < size; {
+		d, err := syscall.Seek(fd, off, seekData)
+		if err == syscall.ENXIO {
+			break // a hole up to the end
+		}
+		if err != nil || d < off {
+			return nil
+		}
+		if d >= size {
+			break
+		}
+		h, err := syscall.Seek(fd, d, seekHole)
+		if err != nil || h <= d {
+			return nil
+		}
+		m = append(m, [2]int64{d, min(h, size)})
+		if len(m) > maxExtents {
+			return nil
+		}
+		off = h
+	}
+	if len(m) == 1 && m[0] == [2]int64{0, size} {
+		return nil
+	}
+	return m
+}
+
+// hole reports whether [off, off+n) holds no data.
+func (m extents) hole(off, n int64) bool {
+	if m == nil {
+		return false
+	}
+	// first extent ending after off
+	i := sort.Search(len(m), func(i int) bool { return m[i][1] > off })
+	return i == len(m) || m[i][0] >= off+n
 }
 
 func madvise(b []byte, advice int) syscall.Errno {

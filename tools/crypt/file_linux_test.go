@@ -1,8 +1,12 @@
 package crypt
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"math/rand"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,4 +63,80 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestMmapSparseInput: chunks wholly in a hole are encrypted from a zero
+// buffer (not read); the output must still be the reference's for every
+// sector, holes included (their ciphertext is not zero), with data at chunk
+// edges and inside chunks.
+func TestMmapSparseInput(t *testing.T) {
+	savedChunk := mmapChunk
+	defer func() { mmapChunk = savedChunk }()
+	mmapChunk = 64 << 10
+	c, err := New(Spec{Cipher: "aes-xts-plain64", Key: make([]byte, 64), SectorSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 40*mmapChunk + 512
+	pt := make([]byte, size)
+	rng := rand.New(rand.NewSource(5))
+	// data: the first sector, a block across the boundary of chunks 9/10,
+	// a block inside chunk 20, the last sector; holes elsewhere
+	spans := [][2]int64{{0, 512}, {10*mmapChunk - 4096, 10*mmapChunk + 4096}, {20*mmapChunk + 8192, 20*mmapChunk + 12288}, {size - 512, size}}
+	p := filepath.Join(t.TempDir(), "sparse")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range spans {
+		rng.Read(pt[s[0]:s[1]])
+		if _, err := f.WriteAt(pt[s[0]:s[1]], s[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := dataMap(f, size)
+	t.Logf("data map: %v", m)
+	if m != nil && !m.hole(30*mmapChunk, mmapChunk) {
+		t.Errorf("chunk 30 not seen as a hole in %v", m)
+	}
+	if m.hole(10*mmapChunk, mmapChunk) || m.hole(20*mmapChunk, mmapChunk) || m.hole(size-512, 512) {
+		t.Errorf("a chunk with data seen as a hole in %v", m)
+	}
+	if off, _ := f.Seek(0, io.SeekCurrent); off != 0 {
+		t.Errorf("dataMap moved the file offset to %d", off)
+	}
+	want := make([]byte, size)
+	c.EncryptSectors(want, pt, 0)
+	dst := writeTemp(t, "out", nil)
+	if err := EncryptFile(dst, f, size, c, &FileOptions{IO: IOMmap}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !bytes.Equal(readAll(t, dst), want) {
+		t.Fatal("sparse input: output differs from the sequential reference")
+	}
+}
+
+func TestExtentsHole(t *testing.T) {
+	m := extents{{4096, 8192}, {16384, 20480}}
+	for _, c := range []struct {
+		off, n int64
+		hole   bool
+	}{
+		{0, 4096, true}, {0, 4097, false}, {8192, 8192, true}, {8191, 1, false},
+		{12288, 4096, true}, {12288, 4097, false}, {20480, 1 << 20, true}, {19000, 10, false},
+	} {
+		if got := m.hole(c.off, c.n); got != c.hole {
+			t.Errorf("hole(%d, %d) = %v, want %v", c.off, c.n, got, c.hole)
+		}
+	}
+	if extents(nil).hole(0, 4096) {
+		t.Error("a nil map (all data) reported a hole")
+	}
+	if !(extents{}).hole(0, 4096) {
+		t.Error("an empty map (all hole) reported data")
+	}
 }

@@ -20,11 +20,12 @@
 //
 // I/O (plain ciphers; crypt.EncryptFile): IN is read through a shared
 // read-only mapping when it is a regular file (no copy out of the page
-// cache; a file truncated during the run is an error, not a crash), else
-// with pread; OUT is written with pwrite, O_DIRECT where the filesystem has
-// it. The environment variable DMCRYPT_IO=auto|read|mmap (default auto)
-// forces one path, for tests and measurements: read is pread/pwrite only,
-// mmap fails where IN cannot be mapped. Every path gives the same bytes.
+// cache; holes of a sparse IN are not read; a file truncated during the
+// run is an error, not a crash), else with pread; OUT is written with
+// pwrite, O_DIRECT where the filesystem has it. The environment variable
+// DMCRYPT_IO=auto|read|mmap (default auto) forces one path, for tests and
+// measurements: read is pread/pwrite only, mmap fails where IN cannot be
+// mapped. Every path gives the same bytes.
 //
 //	dm-crypt table --cipher C [--sector-size N] [--iv-offset N]
 //	    [--iv-large-sectors] [--key-ref REF] [--device DEV] [--offset N] SIZE
