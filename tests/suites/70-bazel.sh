@@ -13,10 +13,20 @@
 #   (b)       bazel clean --expunge, build again reading no cache (results are uploaded
 #             to the remote cache for (d)): the dm artifacts are byte-identical to (a)'s
 #   (d)       bazel clean --expunge, build with the remote cache: hit rate, 100% for dm actions
+#   aead      dm_stack(profile = "aead") (gcm, and authenc with 512-byte sectors): the
+#             four outputs are byte-identical to dm-compose build run by hand (the go-built
+#             $BIN/dm-compose) with the same flags; the manifest says profile aead and
+#             integrity:28:aead over hash none; the round trip authenticated every sector
+#   arm64     //dm:dm-activate-linux-arm64: an ELF for AArch64, statically linked, packed
+#             in initramfs_arm64.cpio; under qemu-aarch64 (apt qemu-user; skipped
+#             without it) MODE=dry-run prints exactly the amd64 binary's plan for every
+#             example stack's manifest.env
+#   bad input bad attributes (and the aead ones) fail the build and name the problem
 #   keys      by default (//dm:no_remote_keys) key-reading actions carry `no-remote`
-#   kernel    //examples:verity_then_crypt_kernel_test (dm_kernel_test, manual): activation
-#             in the kernel cached by tests/e2e/dmtest.sh build, under QEMU TCG (~10 s);
-#             skipped without qemu-system-x86_64 or that cache
+#   kernel    //examples:verity_then_crypt_kernel_test and integrity_then_crypt_aead_kernel_test
+#             (dm_kernel_test, manual): activation in the kernel cached by
+#             tests/e2e/dmtest.sh build, under QEMU TCG (~10 s each); skipped without
+#             qemu-system-x86_64 or that cache
 #
 # Bazel runs in a snapshot of the working tree (tracked and untracked, not ignored
 # files) at a fixed path, $RULES_DM_BAZEL_WS (default ~/.cache/rules_dm/ws): edits made
@@ -185,6 +195,73 @@ if command -v cpio >/dev/null; then
 fi
 check a-dm-activate-static sh -c "file -L bazel-bin/initramfs/cmd/dm-activate/dm-activate_/dm-activate | grep -q 'statically linked'"
 
+# ---------------------------------------------------------------- aead profile
+# dm_stack(profile = "aead") runs one dm-compose action; dm-compose by hand (built by
+# `go build`, not Bazel) with the same input and flags must give the same four files.
+aead_same() { # TARGET FLAGS...
+	t=$1
+	shift
+	rm -rf "$WORK/aead-$t"
+	"$BIN/dm-compose" build --stack integrity-then-crypt --profile aead --mount-fstype ext4 \
+		--in bazel-bin/examples/rootfs.img --outdir "$WORK/aead-$t" "$@" >"$LOGS/aead-$t.log" 2>&1 || {
+		cat "$LOGS/aead-$t.log"
+		return 1
+	}
+	ls "$WORK/aead-$t"
+	[ "$(ls "$WORK/aead-$t")" = "$(ls "bazel-bin/examples/$t")" ] || return 1
+	for f in data.img integrity.meta.img manifest.env manifest.json; do
+		cmp "$WORK/aead-$t/$f" "bazel-bin/examples/$t/$f" || return 1
+	done
+	sha256sum "bazel-bin/examples/$t/"*
+}
+A=bazel-bin/examples/integrity_then_crypt_aead
+check aead-stack-built test -s "$A/data.img" -a -s "$A/integrity.meta.img" -a -s "$A/manifest.env" -a -s "$A/manifest.json"
+check "aead stack = dm-compose by hand (capi:gcm(aes)-random)" aead_same integrity_then_crypt_aead \
+	--key-file examples/bazel/keys/gcm.key
+check "aead stack = dm-compose by hand (authenc, 512-byte sectors)" aead_same integrity_then_crypt_aead_authenc \
+	--key-file examples/bazel/keys/authenc.key --cipher 'capi:authenc(hmac(sha256),xts(aes))-random' \
+	--sector-size 512 --name aeadroot
+check aead-manifest-profile "$PY" -c '
+import json, sys
+m = json.load(open("bazel-bin/examples/integrity_then_crypt_aead/manifest.json"))
+i, c = m["layers"][0], m["layers"][1]
+assert m["profile"] == "aead" and m["stack"] == "integrity-then-crypt", m
+assert i["integrity"]["hash"] == "none" and i["integrity"]["tag_size"] == 28, i
+assert c["crypt"]["cipher"] == "capi:gcm(aes)-random" and c["crypt"]["integrity"] == "28:aead", c
+assert "integrity:28:aead" in c["table"], c
+env = open("bazel-bin/examples/integrity_then_crypt_aead/manifest.env").read().splitlines()
+assert "DMTOOLS_PROFILE=\x27aead\x27" in env, env
+'
+check aead-roundtrip-authenticated grep -q 'ok   dmroot: the top device holds the input' \
+	bazel-testlogs/examples/integrity_then_crypt_aead_roundtrip_test/test.log
+
+# ---------------------------------------------------------------- arm64 activator
+ARM=bazel-bin/initramfs/cmd/dm-activate/dm-activate-linux-arm64_/dm-activate-linux-arm64
+AMD=bazel-bin/initramfs/cmd/dm-activate/dm-activate_/dm-activate
+check arm64-activator-aarch64 sh -c "file -L '$ARM' | grep -q 'ELF 64-bit LSB executable, ARM aarch64' &&
+	{ ! command -v readelf >/dev/null || readelf -h '$ARM' | grep -Eq 'Machine:[[:space:]]+AArch64'; }"
+check arm64-activator-static sh -c "file -L '$ARM' | grep -q 'statically linked' &&
+	{ ! command -v readelf >/dev/null || ! readelf -lW '$ARM' | grep -Eq 'INTERP|DYNAMIC'; }"
+if command -v cpio >/dev/null; then
+	check arm64-in-initramfs sh -c "cpio -i --quiet --to-stdout sbin/dm-activate <bazel-bin/examples/initramfs_arm64.cpio | cmp - '$ARM'"
+fi
+# plans ACTIVATOR...: the dry-run plan of every example stack (stdout and exit status).
+plans() {
+	for e in bazel-bin/examples/*/manifest.env; do
+		echo "== $e"
+		env -i MODE=dry-run DATA_DEV=/dev/vda META_DEV=/dev/vdb "$@" "$e"
+		echo "exit $?"
+	done
+}
+if command -v qemu-aarch64 >/dev/null; then
+	plans "$AMD" >"$LOGS/plans-amd64.txt" 2>/dev/null
+	plans "$(command -v qemu-aarch64)" "$ARM" >"$LOGS/plans-arm64.txt" 2>/dev/null
+	check arm64-dry-run-same-plan sh -c "test \$(grep -c '^exit 0$' '$LOGS/plans-arm64.txt') -ge 10 &&
+		grep -q 'integrity:28:aead' '$LOGS/plans-arm64.txt' && diff '$LOGS/plans-amd64.txt' '$LOGS/plans-arm64.txt'"
+else
+	skip arm64-dry-run-same-plan "no qemu-aarch64 (apt package qemu-user)"
+fi
+
 # ---------------------------------------------------------------- bad input to the rules
 # Each bad target fails the build (at loading/analysis, or in its one action with the
 # tool's one-line error) and names the problem. One package per case (a loading error
@@ -215,6 +292,15 @@ check "bazel bad input: hmac integrity without a key" bazel_bad hmac 'hmac_key i
 check "bazel bad input: chain does not match the stack shape" bazel_bad shape 'stack verity-only needs layers' \
 	'dm_crypt_image(name = "c", src = "z.img", cipher = "aes-xts-plain64", key = "xts.key")
 dm_stack(name = "x", src = ":c", stack = "verity-only")'
+check "bazel bad input: aead cipher" bazel_bad aeadcipher "'cipher' attribute.*instead of 'capi:gcm\\(aes\\)'" \
+	'dm_stack(name = "x", src = "z.img", stack = "integrity-then-crypt", profile = "aead", key = "xts.key", cipher = "capi:gcm(aes)")'
+check "bazel bad input: aead on another stack" bazel_bad aeadstack 'profile aead builds stack integrity-then-crypt' \
+	'dm_stack(name = "x", src = "z.img", stack = "crypt-only", profile = "aead", key = "xts.key")'
+check "bazel bad input: aead key of the wrong length" bazel_bad aeadkey 'dm-compose: key is 64 bytes; capi:gcm\(aes\)-random takes' \
+	'dm_stack(name = "x", src = "z.img", stack = "integrity-then-crypt", profile = "aead", key = "xts.key")'
+check "bazel bad input: key on a plain-crypt stack" bazel_bad plainkey 'key is only for profile aead' \
+	'dm_crypt_image(name = "c", src = "z.img", cipher = "aes-xts-plain64", key = "xts.key")
+dm_stack(name = "x", src = ":c", stack = "crypt-only", key = "xts.key")'
 rm -rf badinput
 
 
@@ -305,9 +391,10 @@ else
 	fi
 	start=$(date +%s)
 	check kernel-test-activates bazel test "${BZ[@]}" --nocache_test_results --test_output=errors "${KT[@]}" \
-		//examples:verity_then_crypt_kernel_test
-	stamp "dm_kernel_test took $(($(date +%s) - start)) s"
+		//examples:verity_then_crypt_kernel_test //examples:integrity_then_crypt_aead_kernel_test
+	stamp "dm_kernel_test (2 targets) took $(($(date +%s) - start)) s"
 	check kernel-test-pass-marker grep -q '^DM-KERNEL-TEST: PASS' bazel-testlogs/examples/verity_then_crypt_kernel_test/test.log
+	check kernel-test-aead-pass-marker grep -q '^DM-KERNEL-TEST: PASS' bazel-testlogs/examples/integrity_then_crypt_aead_kernel_test/test.log
 	# snapshot=on: the guest wrote nothing to the build output.
 	want=$(sed -n "s/^DMTOOLS_DATA_SHA256='\(.*\)'$/\1/p" bazel-bin/examples/verity_then_crypt/manifest.env)
 	check kernel-test-image-unchanged sh -c "sha256sum -b <bazel-bin/examples/verity_then_crypt/data.img | grep -q '^$want '"
