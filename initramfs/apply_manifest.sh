@@ -432,9 +432,11 @@ table_for() {
 	T=$V
 	subst @DATA@ "$DATA"
 	subst @META@ "$META"
+	_lower=""
 	if [ "$1" -gt 0 ]; then
 		mf "DMTOOLS_L$(($1 - 1))_NAME"
-		subst @LOWER@ "/dev/mapper/$V"
+		_lower=/dev/mapper/$V
+		subst @LOWER@ "$_lower"
 	fi
 	if [ "$_tgt" = crypt ]; then
 		if [ "$USE_KEYRING" = 1 ]; then
@@ -459,6 +461,8 @@ table_for() {
 		T=$V
 		subst @DATA@ "$DATA"
 		subst @META@ "$META"
+		# use_fec_from_device may name the layer below (crypt-then-verity).
+		[ -n "$_lower" ] && subst @LOWER@ "$_lower"
 		_w=""
 		_c=0
 		for _x in $T $CORRUPTION; do
