@@ -26,7 +26,8 @@ var (
 )
 
 // Create opens a temporary file beside path with the given permissions
-// (0644 for images; use 0600 for anything key-derived).
+// less the umask, as open(2) would apply them (0644 for images; use 0600
+// for anything key-derived).
 func Create(path string, perm os.FileMode) (*File, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -41,7 +42,7 @@ func Create(path string, perm os.FileMode) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	if err := f.Chmod(perm); err != nil {
+	if err := f.Chmod(perm &^ os.FileMode(umask)); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("create %s: %w", path, err)

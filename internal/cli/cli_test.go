@@ -88,3 +88,24 @@ func TestAtomicAbortLeavesNothing(t *testing.T) {
 		t.Fatalf("stat %v %v", st, err)
 	}
 }
+
+func TestCreateHonoursUmask(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out")
+	f, err := Create(p, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := os.FileMode(0o666 &^ umask); st.Mode().Perm() != want {
+		t.Errorf("mode %04o, want %04o (umask %04o)", st.Mode().Perm(), want, umask)
+	}
+	if umask&0o022 == 0 {
+		t.Logf("umask %04o: the check cannot tell a missing umask from an applied one", umask)
+	}
+}

@@ -170,6 +170,8 @@ bad "dm-verity: output directory missing" 1 "no such file" nodir/h.img "$V" form
 bad "dm-verity: --params-out under a regular file" 1 "not a directory" h.img:plainfile/p.json "$V" format --params-out plainfile/p.json d.img h.img
 bad "dm-verity verify: non-hex root" 2 "not a hex root hash" - "$V" verify d.img d.img zz
 bad "dm-verity verify: no superblock in HASH" 1 "superblock|magic|signature" - "$V" verify d.img d.img 00
+"$V" format d.img vh.img >/dev/null 2>&1
+bad "dm-verity verify: root hash of the wrong length" 2 "ROOT is 2 bytes.*sha256 root hash is 32" - "$V" verify d.img vh.img abcd
 # DATA = HASH with --hash-offset past the end of the file: veritysetup covers
 # the file's blocks only; the tree must agree with it (or be refused).
 if command -v veritysetup >/dev/null; then

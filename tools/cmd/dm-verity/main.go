@@ -614,6 +614,9 @@ func runVerify(args []string) error {
 	if *fecPath != "" && (*fecRoots < verity.MinFECRoots || *fecRoots > verity.MaxFECRoots) {
 		return cli.Usagef("--fec-roots %d (want %d..%d)", *fecRoots, verity.MinFECRoots, verity.MaxFECRoots)
 	}
+	if n, err := verity.DigestSize(p.Hash); err == nil && len(root) != n {
+		return cli.Usagef("ROOT is %d bytes of hex, a %s root hash is %d", len(root), p.Hash, n)
+	}
 	bar := progress.New(prog+" verify", size, f.quiet)
 	opt := verity.Options{}
 	if bar != nil {
