@@ -286,3 +286,43 @@ func testSectorRuns(t *testing.T) {
 		}
 	}
 }
+
+// Byte-aligned buffers (slices at odd offsets): the kernels must not rely
+// on 16-byte alignment.
+func TestUnaligned(t *testing.T) {
+	skipIfUnavailable(t)
+	rng := rand.New(rand.NewSource(6))
+	key := make([]byte, 64)
+	rng.Read(key)
+	k1, _ := NewKey(key[:32])
+	k2, _ := NewKey(key[32:])
+	ref, _ := xts.NewCipher(aes.NewCipher, key)
+	blk, _ := aes.NewCipher(key[:32])
+	const size = 512 + 9*16
+	for _, off := range []int{1, 3, 8, 15} {
+		backing := make([]byte, 2*size+64)
+		rng.Read(backing)
+		src := backing[off : off+size]
+		dst := backing[size+32+off/2 : size+32+off/2+size]
+		var tw [16]byte
+		binary.LittleEndian.PutUint64(tw[:], 99)
+		k2.EncryptBlock(&tw, &tw)
+		want := make([]byte, size)
+		ref.Encrypt(want, src, 99)
+		k1.XTSEncrypt(dst, src, tw)
+		if !bytes.Equal(dst, want) {
+			t.Fatalf("offset %d: XTS mismatch", off)
+		}
+		var ivs [8][16]byte
+		cbc := make([]byte, 8*64)
+		unit := backing[off : off+8*64]
+		for i := 0; i < 8; i++ {
+			cipher.NewCBCEncrypter(blk, ivs[i][:]).CryptBlocks(cbc[64*i:64*i+64], unit[64*i:64*i+64])
+		}
+		out := backing[size+32+off/2 : size+32+off/2+8*64]
+		k1.CBCEncrypt8(out, unit, 64, &ivs)
+		if !bytes.Equal(out, cbc) {
+			t.Fatalf("offset %d: CBCEncrypt8 mismatch", off)
+		}
+	}
+}
