@@ -69,7 +69,7 @@ fastaes_generic() { # BINARY ENV...: the fallback must be selected
 # truncated mapping with si_addr 0, which the Go runtime turns into a plain
 # nil-dereference panic instead of a fault with an address (the test would
 # measure QEMU, not the code); TestFileMatchesSectors, the I/O-mode matrix
-# (no arm64-specific code, ~90 s emulated; the dm-crypt cases below run the
+# (no arm64-specific code, 50-90 s emulated; the dm-crypt cases below run the
 # file path under QEMU).
 crypt_tests() { # WANT(fast|generic) ENV...; "fast" subtests appear exactly when WANT=fast
 	_want=$1
