@@ -19,7 +19,9 @@
 #                                 mount (bootstrap mounts only when it is set); it sees
 #                                 DMTOOLS_TOP_DEV and DMTOOLS_NEWROOT
 #   DMTOOLS_NEWROOT (default /newroot), DMTOOLS_MOUNT_FSTYPE, DMTOOLS_MOUNT_OPTS
-#                                 (sealed default: ext4 ro,errors=panic, others ro)
+#                                 (sealed default: ext4 ro,errors=panic, others ro; sealed
+#                                 ext4 options from the manifest get errors=panic added
+#                                 unless they set errors=)
 #   DMTOOLS_SEALED_READCHECK=1    sealed: read the whole top device before mounting
 #   DMTOOLS_READONLY=1            create every layer read-only (verity and the layers
 #                                 above it always are)
@@ -188,6 +190,10 @@ SV=$V
 [ "$SV" = 1 ] || reject "manifest: unsupported DMTOOLS_SCHEMA_VERSION '$SV'"
 mf_req DMTOOLS_STACK
 STACK=$V
+case $STACK in
+crypt-only | integrity-only | integrity-then-crypt | crypt-then-integrity | verity-only | verity-then-crypt | crypt-then-verity) ;;
+*) reject "manifest: unknown DMTOOLS_STACK" ;;
+esac
 mf_req DMTOOLS_LAYERS
 NLAYERS=$V
 case $NLAYERS in [1-8]) ;; *) reject "manifest: DMTOOLS_LAYERS must be 1..8" ;; esac
@@ -207,12 +213,27 @@ for mf_k in $MF_KEYS; do
 	esac
 done
 
+# word N STRING: sets W to the Nth (0-based) blank-separated word of STRING.
+word() {
+	W=""
+	_n=0
+	set -f
+	for _x in $2; do
+		[ "$_n" = "$1" ] && W=$_x && break
+		_n=$((_n + 1))
+	done
+	set +f
+}
+
+NAMES=" "
 i=0
 while [ $i -lt "$NLAYERS" ]; do
 	mf_req "DMTOOLS_L${i}_TARGET"
 	t=$V
 	mf_req "DMTOOLS_L${i}_NAME"
 	n=$V
+	case $NAMES in *" $n "*) reject "manifest: DMTOOLS_L${i}_NAME repeats the name of a lower layer" ;; esac
+	NAMES="$NAMES$n "
 	mf_req "DMTOOLS_L${i}_SECTORS"
 	s=$V
 	mf_req "DMTOOLS_L${i}_TABLE"
@@ -232,12 +253,20 @@ while [ $i -lt "$NLAYERS" ]; do
 		kd=$V
 		case $kd in *:*) ;; *) reject "manifest: DMTOOLS_L${i}_CRYPT_KEY_DESC needs a 'prefix:' (logon keys)" ;; esac
 		case $kd in *[!A-Za-z0-9_.:+-]*) reject "manifest: DMTOOLS_L${i}_CRYPT_KEY_DESC holds a forbidden character" ;; esac
+		# the key is never in the manifest: the table holds the @KEY@ placeholder
+		word 4 "$tb"
+		[ "$W" = @KEY@ ] || reject "manifest: DMTOOLS_L${i}_TABLE must hold @KEY@ in place of the key"
 		for k in VERITY_OPTS VERITY_ROOT_HASH VERITY_SIG_PATH VERITY_SIG_DESC INTEGRITY_KEY_SIZE; do
 			mf_has "DMTOOLS_L${i}_$k" && reject "manifest: DMTOOLS_L${i}_$k does not belong to a crypt layer"
 		done
 		;;
 	verity)
 		mf_has "DMTOOLS_L${i}_VERITY_OPTS" || reject "manifest: missing DMTOOLS_L${i}_VERITY_OPTS"
+		if mf_has "DMTOOLS_L${i}_VERITY_ROOT_HASH"; then
+			mf "DMTOOLS_L${i}_VERITY_ROOT_HASH"
+			word 11 "$tb"
+			[ "$W" = "$V" ] || reject "manifest: DMTOOLS_L${i}_VERITY_ROOT_HASH differs from the root hash in the table"
+		fi
 		if mf_has "DMTOOLS_L${i}_VERITY_SIG_PATH"; then
 			mf "DMTOOLS_L${i}_VERITY_SIG_PATH"
 			case $V in '' | .* | */* | *[!A-Za-z0-9_.+-]*)
@@ -392,7 +421,18 @@ mf DMTOOLS_MOUNT_OPTS
 OPTS=${ENV_OPTS:-$V}
 if [ -z "$OPTS" ] && [ "$PHASE" = sealed ]; then
 	case $FSTYPE in ext4) OPTS=ro,errors=panic ;; *) OPTS=ro ;; esac
+elif [ -z "$ENV_OPTS" ] && [ "$PHASE" = sealed ] && [ "$FSTYPE" = ext4 ]; then
+	# the manifest's ext4 options ("ro" for verity) still fail closed when sealed
+	case ",$OPTS," in *,errors=*) ;; *) OPTS=$OPTS,errors=panic ;; esac
 fi
+case $NEWROOT in
+/*) case $NEWROOT in *..* | *[!A-Za-z0-9_./:+-]*) NEWROOT="" ;; esac ;;
+*) NEWROOT="" ;;
+esac
+[ -n "$NEWROOT" ] || reject "DMTOOLS_NEWROOT must be an absolute path of A-Za-z0-9_./:+- only"
+case $FSTYPE in *[!A-Za-z0-9_.+-]*) reject "DMTOOLS_MOUNT_FSTYPE must be a filesystem type name" ;; esac
+[ ${#FSTYPE} -le 32 ] || reject "DMTOOLS_MOUNT_FSTYPE must be a filesystem type name"
+case $OPTS in *[!A-Za-z0-9_.,:=+/@-]*) reject "DMTOOLS_MOUNT_OPTS must be comma-separated options without blanks" ;; esac
 MOUNT_CMD=${DMTOOLS_MOUNT_CMD:-}
 DO_MOUNT=0
 if [ -n "$MOUNT_CMD" ] || [ "$PHASE" = sealed ]; then DO_MOUNT=1; fi

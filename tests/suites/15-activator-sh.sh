@@ -203,6 +203,11 @@ hostile bad-mapping-name "s|^DMTOOLS_L0_NAME=.*|DMTOOLS_L0_NAME='../evil'|" 'DMT
 hostile table-target-mismatch "s|^DMTOOLS_L0_TARGET=.*|DMTOOLS_L0_TARGET='crypt'|" "DMTOOLS_L0_TABLE does not start with '0 16384 crypt'"
 hostile top-mismatch "s|^DMTOOLS_TOP=.*|DMTOOLS_TOP='other'|" 'DMTOOLS_TOP is not the name of the top layer'
 hostile schema "s|^DMTOOLS_SCHEMA_VERSION=.*|DMTOOLS_SCHEMA_VERSION='2'|" 'unsupported DMTOOLS_SCHEMA_VERSION'
+# Semantic checks the Go activator's manifest validation also makes (parity below).
+hostile literal-key "s|@KEY@|$KEY64|" 'DMTOOLS_L1_TABLE must hold @KEY@ in place of the key'
+hostile root-hash-mismatch "s|^DMTOOLS_L0_VERITY_ROOT_HASH=.*|DMTOOLS_L0_VERITY_ROOT_HASH='$(printf '%064d' 0)'|" 'VERITY_ROOT_HASH differs from the root hash in the table'
+hostile unknown-stack "s|^DMTOOLS_STACK=.*|DMTOOLS_STACK='verity-then-magic'|" 'unknown DMTOOLS_STACK'
+hostile duplicate-names "s|^DMTOOLS_L0_NAME=.*|DMTOOLS_L0_NAME='dmroot'|" 'DMTOOLS_L1_NAME repeats the name of a lower layer'
 
 # Environment errors: one line, nothing run.
 envfail() { # NAME REGEX ENV...
@@ -224,6 +229,32 @@ envfail "DATA_DEV with a blank" 'DATA_DEV holds a character not allowed' DATA_DE
 envfail "bad MODE" 'MODE must be dry-run or apply' MODE=yes
 envfail "bad fail action" 'DMTOOLS_FAIL_ACTION must be' DMTOOLS_FAIL_ACTION=ignore
 envfail "bad phase" 'DMTOOLS_PHASE must be' DMTOOLS_PHASE=late
+envfail "mount options with a blank" 'DMTOOLS_MOUNT_OPTS must be comma-separated' DATA_DEV=/dev/vda 'DMTOOLS_MOUNT_OPTS=ro noatime'
+envfail "relative DMTOOLS_NEWROOT" 'DMTOOLS_NEWROOT must be an absolute path' DATA_DEV=/dev/vda DMTOOLS_NEWROOT=newroot
+envfail "DMTOOLS_NEWROOT with .." 'DMTOOLS_NEWROOT must be an absolute path' DATA_DEV=/dev/vda DMTOOLS_NEWROOT=/mnt/../etc
+envfail "DMTOOLS_MOUNT_FSTYPE with ;" 'DMTOOLS_MOUNT_FSTYPE must be a filesystem type name' DATA_DEV=/dev/vda 'DMTOOLS_MOUNT_FSTYPE=ext4;x'
+envfail "CRYPT_KEY_HEX with a leading blank" 'CRYPT_KEY_HEX is not hex' DATA_DEV=/dev/vda "CRYPT_KEY_HEX= $KEY64"
+
+# Parity: dm-activate rejects every hostile manifest and bad environment above too
+# (its messages differ: it validates the whole manifest).
+go_rejects_all() {
+	[ -x "$BIN/dm-activate" ] || return 0
+	_fail=0
+	for f in hostile.*.env; do
+		if env -i PATH="$PATH" DATA_DEV=/dev/vda CRYPT_KEY_HEX="$KEY64" "$BIN/dm-activate" "$f" >/dev/null 2>&1; then
+			echo "dm-activate accepted $f"
+			_fail=1
+		fi
+	done
+	for e in 'DMTOOLS_MOUNT_OPTS=ro noatime' DMTOOLS_NEWROOT=newroot DMTOOLS_NEWROOT=/mnt/../etc 'DMTOOLS_MOUNT_FSTYPE=ext4;x' "CRYPT_KEY_HEX= $KEY64"; do
+		if env -i PATH="$PATH" DATA_DEV=/dev/vda CRYPT_KEY_HEX="$KEY64" "$e" "$BIN/dm-activate" "$TD/verity-then-crypt.env" >/dev/null 2>&1; then
+			echo "dm-activate accepted $e"
+			_fail=1
+		fi
+	done
+	return $_fail
+}
+check "dm-activate rejects the same hostile manifests and environments" go_rejects_all
 # A sealed apply fails closed: a rejected manifest takes the fail action (exit here).
 sealed_reject() {
 	: >"$FAKELOG"

@@ -14,6 +14,11 @@
 //	DMTOOLS_FAIL_ACTION=panic|reboot|shell|exit   sealed phase, default panic
 //	DMTOOLS_MOUNT_CMD               run with sh -c after activation
 //	DMTOOLS_NEWROOT, DMTOOLS_MOUNT_FSTYPE, DMTOOLS_MOUNT_OPTS
+//	                                sealed default ext4 "ro,errors=panic", others
+//	                                "ro"; the manifest's ext4 options get
+//	                                errors=panic added unless they set errors=
+//	DMTOOLS_SEALED_READCHECK=1      sealed: read the whole top device first
+//	DMTOOLS_READONLY=1              create every layer read-only
 //
 // A signed verity layer's root hash signature (DMTOOLS_L<i>_VERITY_SIG_PATH,
 // next to the manifest) is added to @u as a "user" key before its table.
@@ -45,7 +50,8 @@ const usage = `usage: dm-activate MANIFEST   (manifest.json or manifest.env)
 environment: MODE=dry-run|apply DATA_DEV META_DEV CRYPT_KEY_HEX|CRYPT_KEY_BIN
   INTEGRITY_KEY_HEX|INTEGRITY_KEY_BIN DMTOOLS_PHASE=bootstrap|sealed
   DMTOOLS_FAIL_ACTION=panic|reboot|shell|exit DMTOOLS_MOUNT_CMD DMTOOLS_NEWROOT
-  DMTOOLS_MOUNT_FSTYPE DMTOOLS_MOUNT_OPTS
+  DMTOOLS_MOUNT_FSTYPE DMTOOLS_MOUNT_OPTS DMTOOLS_SEALED_READCHECK=1
+  DMTOOLS_READONLY=1   (see initramfs/README.md)
 `
 
 // Replaced in tests.

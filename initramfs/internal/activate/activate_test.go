@@ -83,13 +83,29 @@ func TestCorruptionOptAndMountDefaults(t *testing.T) {
 	}
 }
 
+func TestSealMountOpts(t *testing.T) {
+	for _, c := range []struct{ phase, fs, in, want string }{
+		{PhaseSealed, "ext4", "ro", "ro,errors=panic"},
+		{PhaseSealed, "ext4", "ro,noatime", "ro,noatime,errors=panic"},
+		{PhaseSealed, "ext4", "ro,errors=remount-ro", "ro,errors=remount-ro"},
+		{PhaseSealed, "ext4", "", ""},
+		{PhaseSealed, "squashfs", "ro", "ro"},
+		{PhaseBootstrap, "ext4", "ro", "ro"},
+	} {
+		if got := SealMountOpts(c.phase, c.fs, c.in); got != c.want {
+			t.Errorf("SealMountOpts(%s, %s, %q) = %q, want %q", c.phase, c.fs, c.in, got, c.want)
+		}
+	}
+}
+
 func TestConfigFromEnv(t *testing.T) {
 	m := sample(t, "verity-meta") // mount: ext4 /sysroot ro,noatime
 	c, err := ConfigFromEnv(envOf("DATA_DEV", "/dev/vda", "META_DEV", "/dev/vdb", "DMTOOLS_PHASE", "sealed"), m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NewRoot != "/sysroot" || c.FSType != "ext4" || c.MountOpt != "ro,noatime" || !c.Mounts() {
+	// sealed: the manifest's ext4 options get errors=panic
+	if c.NewRoot != "/sysroot" || c.FSType != "ext4" || c.MountOpt != "ro,noatime,errors=panic" || !c.Mounts() {
 		t.Errorf("manifest mount defaults: %+v", c)
 	}
 	c, err = ConfigFromEnv(envOf("DATA_DEV", "/dev/vda", "META_DEV", "/dev/vdb", "DMTOOLS_NEWROOT", "/mnt",
@@ -453,7 +469,7 @@ func TestApplyAllStacks(t *testing.T) {
 		}
 		wantMount := "/dev/mapper/dmroot /newroot ext4 ro,errors=panic"
 		if name == "verity-meta" {
-			wantMount = "/dev/mapper/dmroot /sysroot ext4 ro,noatime"
+			wantMount = "/dev/mapper/dmroot /sysroot ext4 ro,noatime,errors=panic"
 		}
 		if s.mounted != wantMount {
 			t.Errorf("%s: mounted %q", name, s.mounted)

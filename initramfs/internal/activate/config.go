@@ -226,7 +226,7 @@ func ConfigFromEnv(env Getenv, m *manifest.Manifest) (*Config, error) {
 	if !regexp.MustCompile(`^[A-Za-z0-9_.+-]{0,32}$`).MatchString(c.FSType) {
 		return nil, fmt.Errorf("DMTOOLS_MOUNT_FSTYPE must be a filesystem type name")
 	}
-	c.MountOpt = get(env, "DMTOOLS_MOUNT_OPTS", firstNonEmpty(mo.Options, DefaultMountOpts(c.Phase, c.FSType)))
+	c.MountOpt = get(env, "DMTOOLS_MOUNT_OPTS", SealMountOpts(c.Phase, c.FSType, firstNonEmpty(mo.Options, DefaultMountOpts(c.Phase, c.FSType))))
 	if !reMountOpts.MatchString(c.MountOpt) {
 		return nil, fmt.Errorf("DMTOOLS_MOUNT_OPTS must be comma-separated options without blanks")
 	}
@@ -242,7 +242,7 @@ func checkKeySize(k KeySource, apply bool, i int, what string, want int) error {
 	var n int64
 	switch {
 	case k.Hex != "":
-		h := strings.TrimSpace(k.Hex)
+		h := k.Hex // not trimmed: apply_manifest.sh rejects blanks too
 		if strings.Trim(h, "0123456789abcdefABCDEF") != "" {
 			return fmt.Errorf("%s_HEX is not hex", k.Name)
 		}
@@ -310,6 +310,23 @@ func DefaultMountOpts(phase, fstype string) string {
 		return "ro,errors=panic"
 	}
 	return "ro"
+}
+
+// SealMountOpts hardens the manifest's mount options in the sealed phase:
+// ext4 options without an errors= setting get ",errors=panic" (a manifest
+// that says "ro" for a read-only verity device still fails closed on a
+// metadata error). Options from DMTOOLS_MOUNT_OPTS are the operator's
+// explicit choice and are not passed through here.
+func SealMountOpts(phase, fstype, opts string) string {
+	if phase != PhaseSealed || fstype != "ext4" || opts == "" {
+		return opts
+	}
+	for _, o := range strings.Split(opts, ",") {
+		if strings.HasPrefix(o, "errors=") {
+			return opts
+		}
+	}
+	return opts + ",errors=panic"
 }
 
 // CorruptionOpt is the verity optional argument for the phase and fail

@@ -14,7 +14,7 @@ import (
 func loadKey(src KeySource) ([]byte, error) {
 	switch {
 	case src.Hex != "":
-		s := strings.TrimSpace(src.Hex)
+		s := src.Hex // no trimming: the same value apply_manifest.sh accepts
 		if len(s)%2 != 0 {
 			return nil, fmt.Errorf("%s_HEX: odd number of hex digits (%d)", src.Name, len(s))
 		}
