@@ -199,7 +199,7 @@ func runBuild(args []string) error {
 			l.Crypt = &manifest.Crypt{
 				Cipher:         f.Cipher,
 				KeySize:        f.KeySize,
-				KeyDesc:        manifest.KeyDesc(l.Name),
+				KeyDesc:        manifest.KeyDesc(*name), // one crypt key per stack, as dm-compose names it
 				IVOffset:       int64(f.IVOffset),
 				SectorSize:     f.SectorSize,
 				IVLargeSectors: f.IVLargeSectors,
