@@ -31,8 +31,9 @@
 // sectors in parallel (2×GOMAXPROCS workers, one bounded buffer each: memory
 // stays flat however large the image) and produce bytes identical to a
 // sequential run. [EncryptFile] and [DecryptFile] do the same on files,
-// the input read through a shared mapping where possible (no copy out of
-// the page cache; holes of a sparse input are not read). On amd64 with
+// by the path measured faster for the cipher (XTS: the input read through
+// a shared mapping, no copy out of the page cache; CBC: pread); holes of a
+// sparse input are not read. On amd64 with
 // AES-NI, XTS and CBC use multi-block assembly kernels (package
 // internal/fastaes: 8 blocks in flight for XTS and CBC decryption, 8
 // independent sectors in flight for CBC encryption);

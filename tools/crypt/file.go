@@ -5,23 +5,25 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 )
 
 // IOMode selects how [EncryptFile] and [DecryptFile] move the bytes.
 type IOMode int
 
 const (
-	// IOAuto is IOMmap where the input can be mapped (a regular file on a
-	// filesystem with shared mappings, 64-bit or small), IORead otherwise.
+	// IOAuto picks the faster path measured for the cipher (see autoMode):
+	// IOMmap for XTS where the input can be mapped, IORead otherwise.
 	IOAuto IOMode = iota
-	// IORead reads chunks with pread and writes them with pwrite (O_DIRECT
-	// where the filesystem has it): the [Encrypt] path.
+	// IORead reads chunks with pread (chunks wholly inside a hole of a
+	// sparse input are zeroed, not read) and writes them with pwrite
+	// (O_DIRECT where the filesystem has it): the [Encrypt] path.
 	IORead
 	// IOMmap reads the input through one shared read-only mapping (no
 	// copy out of the page cache; chunks wholly inside a hole of a sparse
 	// input are encrypted from zeros without being read) and writes like
 	// IORead; an error wrapping ErrNoMmap where the input cannot be mapped.
-	// IOAuto's first choice; forced, for tests and measurements.
+	// For XTS, IOAuto's first choice; forced, for tests and measurements.
 	IOMmap
 )
 
@@ -95,8 +97,12 @@ func convertFile(dst, src *os.File, size int64, c *Cipher, enc bool, o *FileOpti
 	if size < 0 || size%ss != 0 {
 		return fmt.Errorf("crypt: %w: %d bytes is not a multiple of %d", ErrSize, size, ss)
 	}
-	switch opt.IO {
-	case IOAuto, IOMmap:
+	mode := opt.IO
+	if mode == IOAuto {
+		mode = autoMode(c)
+	}
+	switch mode {
+	case IOMmap:
 		err := mmapConvert(dst, src, size, c, enc, opt.Progress)
 		if err == nil || opt.IO == IOMmap || !errors.Is(err, ErrNoMmap) {
 			return err
@@ -106,6 +112,20 @@ func convertFile(dst, src *os.File, size int64, c *Cipher, enc bool, o *FileOpti
 		return fmt.Errorf("crypt: unknown %v", opt.IO)
 	}
 	return readConvert(dst, src, size, c, enc, opt.Progress)
+}
+
+// autoMode is IOAuto's choice, from measurements (1 GiB, warm input, output
+// on tmpfs or on disk with O_DIRECT; tests/bench/run.sh): for XTS the mapped
+// input saves about 9% of the CPU time (0.67 against 0.74 CPU-s per GiB,
+// mean of 8 alternated runs); for CBC it costs 5% more (0.78 against 0.75)
+// because the 8-sector interleaved CBC kernel then reads its eight streams
+// from DRAM instead of from the L2-hot buffer the kernel's copy filled (user
+// time 0.22 against 0.13 s). So XTS maps, CBC reads.
+func autoMode(c *Cipher) IOMode {
+	if c.spec.Chain == "xts" {
+		return IOMmap
+	}
+	return IORead
 }
 
 // readConvert is the IORead path: [Encrypt] or [Decrypt] with O_DIRECT
@@ -125,7 +145,7 @@ func readConvert(dst, src *os.File, size int64, c *Cipher, enc bool, progress fu
 		w = &progressWriter{w: w, f: progress}
 	}
 	adviseSequential(src)
-	if err := convert(w, src, size, c, enc); err != nil {
+	if err := convert(w, src, size, c, enc, dataMap(src, size)); err != nil {
 		return err
 	}
 	if st.Mode().IsRegular() && st.Size() < size {
@@ -157,4 +177,22 @@ func sameFile(a, b *os.File) bool {
 	sa, err1 := a.Stat()
 	sb, err2 := b.Stat()
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// extents are the data ranges [start, end) of a sparse input, in order; nil
+// means "all data" (no holes, or the filesystem cannot tell).
+type extents [][2]int64
+
+// maxExtents bounds the map: a more fragmented input is treated as dense
+// (the map only saves reading holes; their bytes are zeros either way).
+const maxExtents = 1 << 16
+
+// hole reports whether [off, off+n) holds no data.
+func (m extents) hole(off, n int64) bool {
+	if m == nil {
+		return false
+	}
+	// first extent ending after off
+	i := sort.Search(len(m), func(i int) bool { return m[i][1] > off })
+	return i == len(m) || m[i][0] >= off+n
 }

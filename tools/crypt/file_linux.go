@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -184,14 +183,6 @@ func convertSectors(out, in []byte, off int64, c *Cipher, enc bool) {
 	}
 }
 
-// extents are the data ranges [start, end) of a sparse input, in order; nil
-// means "all data" (no holes, or the filesystem cannot tell).
-type extents [][2]int64
-
-// maxExtents bounds the map: a more fragmented input is treated as dense
-// (the map only saves reading holes; their bytes are zeros either way).
-const maxExtents = 1 << 16
-
 const (
 	seekData = 3 // SEEK_DATA
 	seekHole = 4 // SEEK_HOLE
@@ -234,16 +225,6 @@ func dataMap(f *os.File, size int64) extents {
 		return nil
 	}
 	return m
-}
-
-// hole reports whether [off, off+n) holds no data.
-func (m extents) hole(off, n int64) bool {
-	if m == nil {
-		return false
-	}
-	// first extent ending after off
-	i := sort.Search(len(m), func(i int) bool { return m[i][1] > off })
-	return i == len(m) || m[i][0] >= off+n
 }
 
 func madvise(b []byte, advice int) syscall.Errno {

@@ -15,6 +15,9 @@ func mmapConvert(dst, src *os.File, size int64, c *Cipher, enc bool, progress fu
 
 func adviseSequential(*os.File) {}
 
+// dataMap: no SEEK_DATA here; every chunk is read.
+func dataMap(*os.File, int64) extents { return nil }
+
 // DirectWriter is an *os.File's WriteAt here (O_DIRECT is Linux-only).
 type DirectWriter struct{ f *os.File }
 

@@ -23,12 +23,12 @@ var ErrSize = errors.New("size not a multiple of the sector size")
 // 2×GOMAXPROCS workers, each with one ChunkSize buffer; the output is
 // byte-identical to a sequential run. src shorter than size is an error.
 func Encrypt(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher) error {
-	return convert(dst, src, size, c, true)
+	return convert(dst, src, size, c, true, nil)
 }
 
 // Decrypt is the inverse of [Encrypt], with the same rules.
 func Decrypt(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher) error {
-	return convert(dst, src, size, c, false)
+	return convert(dst, src, size, c, false, nil)
 }
 
 // workers is the number of chunks [Encrypt] and [Decrypt] keep in flight:
@@ -37,7 +37,9 @@ func Decrypt(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher) error {
 // serialises the writers), another one reads or encrypts on the same core.
 func workers() int { return 2 * runtime.GOMAXPROCS(0) }
 
-func convert(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher, enc bool) error {
+// convert is Encrypt and Decrypt. Chunks lying wholly in a hole of src
+// (holes; nil: none known) are zeroed instead of read.
+func convert(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher, enc bool, holes extents) error {
 	ss := int64(c.sectorSize)
 	if size < 0 || size%ss != 0 {
 		return fmt.Errorf("crypt: %w: %d bytes is not a multiple of %d", ErrSize, size, ss)
@@ -74,7 +76,9 @@ func convert(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher, enc bool) 
 					n = ChunkSize
 				}
 				b := buf[:n]
-				if m, err := src.ReadAt(b, off); int64(m) != n {
+				if holes.hole(off, n) {
+					clear(b) // a hole reads as zeros; its ciphertext is not zero
+				} else if m, err := src.ReadAt(b, off); int64(m) != n {
 					if err == nil || err == io.EOF {
 						err = io.ErrUnexpectedEOF
 					}
