@@ -43,9 +43,10 @@
 #   - dm-crypt and its dd floor also run with the output on disk (next to the
 #     inputs, fsynced; dm-crypt writes it with O_DIRECT): wall time is then
 #     the disk's, but CPU seconds show the copy-free path.
-#   - dm-crypt runs use the default I/O path (DMCRYPT_IO=auto: the input
-#     mapped, the output written with pwrite); the DMCRYPT_IO=read row is the
-#     pread/pwrite fallback, for comparison.
+#   - dm-crypt runs use the default I/O path (DMCRYPT_IO=auto: for XTS the
+#     input mapped, for CBC read with pread; the output written with pwrite,
+#     O_DIRECT on disk); the DMCRYPT_IO=read row is XTS on the pread/pwrite
+#     path, for comparison.
 #   - verity and integrity ratios are ratios of wall times on the same file.
 #   - verity, crypt: the page cache is warm (inputs read once before timing),
 #     outputs go to BENCH_OUT. integrity and cp write next to the inputs.
@@ -310,7 +311,7 @@ fi
 if want crypt; then
 	row c_xts "dm-crypt encrypt aes-xts-plain64, ${DENSE_MIB} MiB" "$DB"
 	row c_cbc "dm-crypt encrypt aes-cbc-plain, ${DENSE_MIB} MiB" "$DB"
-	row c_xts_read "dm-crypt encrypt aes-xts-plain64, ${DENSE_MIB} MiB, DMCRYPT_IO=read (pread/pwrite fallback)" "$DB"
+	row c_xts_read "dm-crypt encrypt aes-xts-plain64, ${DENSE_MIB} MiB, DMCRYPT_IO=read (pread/pwrite path)" "$DB"
 	row c_floor "dd bs=1M conv=fsync, ${DENSE_MIB} MiB, same input and output place (copy floor, no encryption)" "$DB"
 	row c_xts_disk "dm-crypt encrypt aes-xts-plain64, ${DENSE_MIB} MiB, output on disk (O_DIRECT)" "$DB"
 	row c_floor_disk "dd bs=1M conv=fsync, ${DENSE_MIB} MiB, output on disk (copy floor)" "$DB"
