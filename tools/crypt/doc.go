@@ -30,10 +30,9 @@
 // Every sector is independent, so [Encrypt] and [Decrypt] work on chunks of
 // sectors in parallel (2×GOMAXPROCS workers, one bounded buffer each: memory
 // stays flat however large the image) and produce bytes identical to a
-// sequential run. [EncryptFile] and [DecryptFile] do the same on files,
-// by the path measured faster for the cipher (XTS: the input read through
-// a shared mapping, no copy out of the page cache; CBC: pread); holes of a
-// sparse input are not read. On amd64 with
+// sequential run. [EncryptFile] and [DecryptFile] do the same on files
+// (holes of a sparse input are not read; O_DIRECT writes where possible;
+// optionally the input read through a shared mapping, [IOMmap]). On amd64 with
 // AES-NI, XTS and CBC use multi-block assembly kernels (package
 // internal/fastaes: 8 blocks in flight for XTS and CBC decryption, 8
 // independent sectors in flight for CBC encryption);

@@ -12,8 +12,8 @@ import (
 type IOMode int
 
 const (
-	// IOAuto picks the faster path measured for the cipher (see autoMode):
-	// IOMmap for XTS where the input can be mapped, IORead otherwise.
+	// IOAuto picks the path measured faster (see autoMode): IORead for
+	// now.
 	IOAuto IOMode = iota
 	// IORead reads chunks with pread (chunks wholly inside a hole of a
 	// sparse input are zeroed, not read) and writes them with pwrite
@@ -23,7 +23,7 @@ const (
 	// copy out of the page cache; chunks wholly inside a hole of a sparse
 	// input are encrypted from zeros without being read) and writes like
 	// IORead; an error wrapping ErrNoMmap where the input cannot be mapped.
-	// For XTS, IOAuto's first choice; forced, for tests and measurements.
+	// Forced, for tests and measurements (not faster here: see autoMode).
 	IOMmap
 )
 
@@ -115,18 +115,16 @@ func convertFile(dst, src *os.File, size int64, c *Cipher, enc bool, o *FileOpti
 }
 
 // autoMode is IOAuto's choice, from measurements (1 GiB, warm input, output
-// on tmpfs or on disk with O_DIRECT; tests/bench/run.sh): for XTS the mapped
-// input saves about 9% of the CPU time (0.67 against 0.74 CPU-s per GiB,
-// mean of 8 alternated runs); for CBC it costs 5% more (0.78 against 0.75)
-// because the 8-sector interleaved CBC kernel then reads its eight streams
-// from DRAM instead of from the L2-hot buffer the kernel's copy filled (user
-// time 0.22 against 0.13 s). So XTS maps, CBC reads.
-func autoMode(c *Cipher) IOMode {
-	if c.spec.Chain == "xts" {
-		return IOMmap
-	}
-	return IORead
-}
+// on tmpfs; the project's 2-core VM, alternated runs): the mapped input did
+// not pay. XTS: 0.737 against 0.744 CPU-s per GiB (10 runs each; an
+// earlier series of 8 gave 0.67 against 0.74), wall 0.74 against 0.71 s;
+// CBC: 0.78 against 0.75 CPU-s, because the 8-sector interleaved CBC kernel
+// then reads its eight streams from DRAM instead of from the L2-hot buffer
+// the kernel's copy filled (user time 0.22 against 0.13 s). What the copy
+// saves, populating and dropping the mapping (page tables, TLB-shootdown
+// IPIs, dear in a VM) costs back. So reads; IOMmap stays for measurements
+// on other machines.
+func autoMode(*Cipher) IOMode { return IORead }
 
 // readConvert is the IORead path: [Encrypt] or [Decrypt] with O_DIRECT
 // writes where possible, then dst grown to size.

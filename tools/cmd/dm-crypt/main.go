@@ -18,15 +18,14 @@
 // errors are one line on stderr. encrypt and decrypt draw a progress line
 // (percentage, MB/s, ETA) on stderr when it is a terminal, unless --quiet.
 //
-// I/O (plain ciphers; crypt.EncryptFile): with XTS, IN is read through a
-// shared read-only mapping when it is a regular file (no copy out of the
-// page cache; a file truncated during the run is an error, not a crash);
-// with CBC, and where IN cannot be mapped, with pread (measured faster
-// there). Holes of a sparse IN are not read. OUT is written with pwrite,
-// O_DIRECT where the filesystem has it. The environment variable
-// DMCRYPT_IO=auto|read|mmap (default auto) forces one path, for tests and
-// measurements: read is pread/pwrite only, mmap fails where IN cannot be
-// mapped. Every path gives the same bytes.
+// I/O (plain ciphers; crypt.EncryptFile): IN is read with pread (holes of
+// a sparse IN are not read), OUT written with pwrite, O_DIRECT where the
+// filesystem has it. The environment variable DMCRYPT_IO=auto|read|mmap
+// (default auto, which is read) picks the path, for tests and
+// measurements: mmap reads IN through a shared read-only mapping instead
+// (no copy out of the page cache; a file truncated during the run is an
+// error, not a crash; measured no faster here) and fails where IN cannot
+// be mapped. Every path gives the same bytes.
 //
 //	dm-crypt table --cipher C [--sector-size N] [--iv-offset N]
 //	    [--iv-large-sectors] [--key-ref REF] [--device DEV] [--offset N] SIZE
