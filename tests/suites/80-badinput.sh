@@ -495,6 +495,8 @@ check "key hygiene: crypt-then-integrity too" \
 	sh -c "'$DC' build --in fs.img --outdir kh2 --stack crypt-then-integrity --key-file k64.key >kh2.out 2>kh2.err"
 check "key hygiene: dm-crypt --params-out" \
 	sh -c "'$C' encrypt --cipher aes-xts-plain64 --key-file k64.key --params-out kh.params.json d.img kh.crypt.img >kh3.out 2>kh3.err"
+check "key hygiene: dm-crypt decrypt writes the plaintext 0600 (umask 022), the ciphertext 0644" \
+	sh -c "umask 022 && '$C' encrypt --cipher aes-xts-plain64 --key-file k64.key d.img kh.c2.img 2>/dev/null && '$C' decrypt --cipher aes-xts-plain64 --key-file k64.key kh.c2.img kh.plain.img 2>/dev/null && [ \$(stat -c %a kh.plain.img) = 600 ] && [ \$(stat -c %a kh.c2.img) = 644 ] && cmp -s kh.plain.img d.img"
 # every file of the outdirs but the images (manifests, env, boot/*), the
 # params fragment, stdout and stderr
 check "key hygiene: no key in manifests, env, boot files, params, stdout, stderr" \

@@ -167,11 +167,26 @@ func openInput(in string, sectorSize int) (*os.File, int64, error) {
 	return src, size, nil
 }
 
+// outMode is the mode of the image a verb writes: ciphertext 0644,
+// recovered plaintext 0600 (both less the umask).
+func outMode(verb string) os.FileMode {
+	if verb == "decrypt" {
+		return 0o600
+	}
+	return 0o644
+}
+
 // outputs are the atomic files of one run, committed together at the end.
 type outputs []*cli.File
 
 func (o *outputs) create(path string) (*cli.File, error) {
-	f, err := cli.Create(path, 0o644)
+	return o.createMode(path, 0o644)
+}
+
+// createMode creates with perm (0600 for plaintext a decryption recovers:
+// it is as secret as the key that recovered it).
+func (o *outputs) createMode(path string, perm os.FileMode) (*cli.File, error) {
+	f, err := cli.Create(path, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +235,7 @@ func convert(verb string, c *crypt.Cipher, in, out, paramsOut string, quiet bool
 	defer src.Close()
 	var o outputs
 	defer func() { o.abort() }()
-	dst, err := o.create(out)
+	dst, err := o.createMode(out, outMode(verb))
 	if err != nil {
 		return err
 	}
@@ -254,7 +269,7 @@ func convertAEAD(verb string, a *crypt.AEAD, in, out, tagsPath, paramsOut string
 	tagsSize := size / int64(a.SectorSize()) * int64(a.TagSize())
 	var o outputs
 	defer func() { o.abort() }()
-	dst, err := o.create(out)
+	dst, err := o.createMode(out, outMode(verb))
 	if err != nil {
 		return err
 	}
