@@ -123,13 +123,16 @@ func build(args []string) error {
 		}
 	}
 	o.Log = os.Stderr
-	// one bar per pass, each erased when the next pass starts; a nil bar
-	// (stderr not a terminal, TERM=dumb, --quiet) writes nothing
+	// one bar per pass, each erased when the next pass starts; no hook at
+	// all when nothing would be drawn (stderr not a terminal, TERM=dumb,
+	// --quiet)
 	var bar *progress.Bar
-	o.Progress = func(pass string, total int64) func(int64) {
-		bar.Done()
-		bar = progress.New("dm-compose "+pass, total, *quiet)
-		return bar.Set
+	if progress.Enabled(*quiet) {
+		o.Progress = func(pass string, total int64) func(int64) {
+			bar.Done()
+			bar = progress.New("dm-compose "+pass, total, *quiet)
+			return bar.Set
+		}
 	}
 	m, err := compose.Build(o)
 	bar.Done() // before the summary or the error

@@ -56,13 +56,19 @@ func IsTerminal(f *os.File) bool {
 	return f != nil && term.IsTerminal(int(f.Fd()))
 }
 
+// Enabled reports whether New would draw: stderr is a terminal, TERM is not
+// "dumb" and quiet is false. A command can skip progress hooks otherwise.
+func Enabled(quiet bool) bool {
+	return !quiet && os.Getenv("TERM") != "dumb" && IsTerminal(os.Stderr)
+}
+
 // New returns a Bar for total bytes labelled label, drawing on stderr when
 // stderr is a terminal, TERM is not "dumb", quiet is false and total is
 // positive. Otherwise it returns nil, which is a valid silent Bar that
 // writes nothing. Call Done when the work ends (also on failure, before
 // printing an error).
 func New(label string, total int64, quiet bool) *Bar {
-	if quiet || total <= 0 || os.Getenv("TERM") == "dumb" || !IsTerminal(os.Stderr) {
+	if total <= 0 || !Enabled(quiet) {
 		return nil
 	}
 	tk := time.NewTicker(Interval)

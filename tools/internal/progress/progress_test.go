@@ -46,7 +46,7 @@ func TestSilentWhenNotTerminal(t *testing.T) {
 	t.Setenv("TERM", "xterm")
 	for _, quiet := range []bool{false, true} {
 		b := New("x", 1<<20, quiet)
-		if b != nil {
+		if b != nil || Enabled(quiet) {
 			t.Fatalf("quiet=%v: New returned an active bar with stderr a file", quiet)
 		}
 		// A nil bar accepts everything and wraps nothing.
@@ -83,8 +83,8 @@ func TestQuietOnTerminal(t *testing.T) {
 	os.Stderr = pt
 	defer func() { os.Stderr = old }()
 	t.Setenv("TERM", "xterm")
-	if b := New("x", 1, true); b != nil {
-		t.Error("--quiet bar is active")
+	if b := New("x", 1, true); b != nil || Enabled(true) || !Enabled(false) {
+		t.Error("--quiet bar is active, or a terminal's is not")
 	}
 	if b := New("x", 0, false); b != nil {
 		t.Error("bar active for empty work")
@@ -95,7 +95,7 @@ func TestQuietOnTerminal(t *testing.T) {
 	}
 	b.Done()
 	t.Setenv("TERM", "dumb")
-	if b := New("x", 1, false); b != nil {
+	if b := New("x", 1, false); b != nil || Enabled(false) {
 		t.Error("bar active with TERM=dumb")
 	}
 }
