@@ -252,6 +252,7 @@ DB=("$DC" build --in fs.img --outdir cbad)
 bad "dm-compose: missing --in" 2 "--in" cbad "$DC" build --outdir cbad --stack verity-only
 bad "dm-compose: missing --outdir" 2 "--outdir" - "$DC" build --in fs.img --stack verity-only
 bad "dm-compose: input missing" 1 "input.*no such file" cbad/data.img "$DC" build --in nope.img --outdir cbad --stack verity-only
+bad "dm-compose: --name too long for the lower layers' names" 2 "too long for a stack.*at most 54" cbad/data.img "$DC" build --in fs.img --outdir cbad --stack verity-then-crypt --key-file k64.key --name "$(printf '%060d' 0)"
 bad "dm-compose: input empty" 1 "empty" cbad/data.img "$DC" build --in empty.img --outdir cbad --stack verity-only
 bad "dm-compose: input truncated (not a multiple of 512)" 1 "multiple of 512" cbad/data.img "$DC" build --in odd.img --outdir cbad --stack verity-only
 bad "dm-compose: input a directory" 1 "regular file" cbad/data.img "$DC" build --in kdir.key --outdir cbad --stack verity-only

@@ -196,9 +196,12 @@ func (c *progressWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-func (b *builder) encrypt(dst io.WriterAt, src io.ReaderAt, size int64) error {
-	dst = &progressWriterAt{w: dst, set: b.pass("encrypt", size)}
-	if err := crypt.Encrypt(dst, src, size, b.cipher); err != nil {
+// encrypt encrypts size bytes of src into dst (the same file for in-place
+// passes) with crypt.EncryptFile: parallel chunks, holes of a sparse input
+// not read, O_DIRECT writes where the filesystem allows them.
+func (b *builder) encrypt(dst, src *os.File, size int64) error {
+	opt := &crypt.FileOptions{Progress: adder(b.pass("encrypt", size))}
+	if err := crypt.EncryptFile(dst, src, size, b.cipher, opt); err != nil {
 		return fmt.Errorf("encrypt: %w", err)
 	}
 	return nil
@@ -269,7 +272,7 @@ func (b *builder) run() error {
 	N := b.size
 	switch b.Stack {
 	case manifest.StackCryptOnly:
-		if err := b.encrypt(b.data, b.in, N); err != nil {
+		if err := b.encrypt(b.data.File, b.in, N); err != nil {
 			return err
 		}
 		b.addCrypt("@DATA@", N)
@@ -277,7 +280,7 @@ func (b *builder) run() error {
 	case manifest.StackVerityOnly, manifest.StackVerityThenCrypt:
 		var base io.ReaderAt = b.in
 		if b.Stack == manifest.StackVerityThenCrypt {
-			if err := b.encrypt(b.data, b.in, N); err != nil {
+			if err := b.encrypt(b.data.File, b.in, N); err != nil {
 				return err
 			}
 			base = b.data
@@ -302,7 +305,7 @@ func (b *builder) run() error {
 		if err := setSize(b.data, total); err != nil {
 			return err
 		}
-		if err := b.encrypt(b.data, b.data, total); err != nil {
+		if err := b.encrypt(b.data.File, b.data.File, total); err != nil {
 			return err
 		}
 		v := b.layers[0]
@@ -401,7 +404,7 @@ func (b *builder) integrityStack() error {
 		b.addIntegrity(r, "@DATA@")
 	case manifest.StackIntegrityThenCrypt:
 		if sep {
-			if err := b.encrypt(b.data, b.in, N); err != nil {
+			if err := b.encrypt(b.data.File, b.in, N); err != nil {
 				return err
 			}
 			r, err = integrity.FormatSeparate(b.data, N, b.meta, tagsPass())
@@ -410,7 +413,7 @@ func (b *builder) integrityStack() error {
 			if err2 != nil {
 				return err2
 			}
-			if err := b.encrypt(tmp, b.in, N); err != nil {
+			if err := b.encrypt(tmp.File, b.in, N); err != nil {
 				return err
 			}
 			r, err = integrity.FormatInterleaved(tmp, N, b.data, tagsPass())
@@ -427,7 +430,7 @@ func (b *builder) integrityStack() error {
 			if r, err = integrity.FormatSeparate(b.in, N, b.meta, tagsPass()); err != nil {
 				return fmt.Errorf("integrity: %w", err)
 			}
-			if err := b.encrypt(b.data, b.in, N); err != nil {
+			if err := b.encrypt(b.data.File, b.in, N); err != nil {
 				return err
 			}
 		} else {
@@ -438,7 +441,7 @@ func (b *builder) integrityStack() error {
 			if total%int64(b.SectorSize) != 0 {
 				return fmt.Errorf("interleaved device of %d bytes is not a multiple of the crypt sector size %d", total, b.SectorSize)
 			}
-			if err := b.encrypt(b.data, b.data, total); err != nil {
+			if err := b.encrypt(b.data.File, b.data.File, total); err != nil {
 				return err
 			}
 		}

@@ -207,6 +207,10 @@ func (p *plan) check() error {
 	if !manifest.ValidName(o.Name) {
 		return usagef("--name %q: want 1-64 characters of A-Za-z0-9_.+-", o.Name)
 	}
+	// lower layers are named <name>-<target>: those must be valid names too
+	if lower := manifest.LayerName(o.Name, "integrity", false); !strings.HasSuffix(o.Stack, "-only") && !manifest.ValidName(lower) {
+		return usagef("--name %q: %d characters is too long for a stack (its lower layers are named %s-<target>; at most %d)", o.Name, len(o.Name), o.Name, 64-len("-integrity"))
+	}
 	hasCrypt := HasCrypt(o.Stack)
 	if hasCrypt && len(o.Key) == 0 {
 		return usagef("stack %s has a crypt layer: give --key-file FILE or --key-hex HEX", o.Stack)
