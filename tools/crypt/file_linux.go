@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -82,64 +81,36 @@ func mmapConvert(dst, src *os.File, size int64, c *Cipher, enc bool, progress fu
 	holes := dataMap(src, size)
 	chunk := mmapChunk
 	chunks := (size + chunk - 1) / chunk
-	workers := int64(mmapWorkers())
-	if workers > chunks {
-		workers = chunks
-	}
-	var (
-		next     atomic.Int64
-		failed   atomic.Bool
-		errOnce  sync.Once
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// A fault on the mapping (the input truncated under us, an I/O
-			// error) panics in this goroutine instead of killing the
-			// process; mapChunk recovers it into an error.
-			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-			buf := make([]byte, chunk) // page-aligned (a large object)
-			var zero []byte
-			for !failed.Load() {
-				idx := next.Add(1) - 1
-				if idx >= chunks {
-					return
+	return forChunks(chunks, int64(mmapWorkers()), func() func(int64) error {
+		// A fault on the mapping (the input truncated under us, an I/O
+		// error) panics in this goroutine instead of killing the process;
+		// mapChunk recovers it into an error. The setting is per goroutine.
+		debug.SetPanicOnFault(true)
+		buf := make([]byte, chunk) // page-aligned (a large object)
+		var zero []byte
+		return func(idx int64) error {
+			off := idx * chunk
+			n := min(chunk, size-off)
+			if holes.hole(off, n) {
+				// a hole reads as zeros: encrypt zeros without filling the
+				// page cache with them (the ciphertext of a zero sector is
+				// not zero: it is written)
+				if zero == nil {
+					zero = make([]byte, chunk)
 				}
-				off := idx * chunk
-				n := min(chunk, size-off)
-				var err error
-				if holes.hole(off, n) {
-					// a hole reads as zeros: encrypt zeros without
-					// filling the page cache with them (the ciphertext
-					// of a zero sector is not zero: it is written)
-					if zero == nil {
-						zero = make([]byte, chunk)
-					}
-					convertSectors(buf[:n], zero[:n], off, c, enc)
-				} else {
-					err = mapChunk(buf[:n], in[off:off+n], off, c, enc)
-				}
-				if err == nil {
-					if _, werr := w.WriteAt(buf[:n], off); werr != nil {
-						err = fmt.Errorf("crypt: write at offset %d: %w", off, werr)
-					}
-				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-					failed.Store(true)
-					return
-				}
-				if progress != nil {
-					progress(n)
-				}
+				convertSectors(buf[:n], zero[:n], off, c, enc)
+			} else if err := mapChunk(buf[:n], in[off:off+n], off, c, enc); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
+			if _, err := w.WriteAt(buf[:n], off); err != nil {
+				return fmt.Errorf("crypt: write at offset %d: %w", off, err)
+			}
+			if progress != nil {
+				progress(n)
+			}
+			return nil
+		}
+	})
 }
 
 // mmapWorkers is the number of chunks in flight on the mapped path. As in

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
-	"sync/atomic"
 )
 
 // ChunkSize is the unit of work of [Encrypt] and [Decrypt]: each worker
@@ -45,59 +43,30 @@ func convert(dst io.WriterAt, src io.ReaderAt, size int64, c *Cipher, enc bool, 
 		return fmt.Errorf("crypt: %w: %d bytes is not a multiple of %d", ErrSize, size, ss)
 	}
 	chunks := (size + ChunkSize - 1) / ChunkSize
-	workers := int64(workers())
-	if workers > chunks {
-		workers = chunks
-	}
-	var (
-		next     atomic.Int64
-		failed   atomic.Bool
-		errOnce  sync.Once
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	setErr := func(err error) {
-		errOnce.Do(func() { firstErr = err })
-		failed.Store(true)
-	}
-	for w := int64(0); w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, ChunkSize)
-			for !failed.Load() {
-				idx := next.Add(1) - 1
-				if idx >= chunks {
-					return
+	return forChunks(chunks, int64(workers()), func() func(int64) error {
+		buf := make([]byte, ChunkSize)
+		return func(idx int64) error {
+			off := idx * ChunkSize
+			n := min(ChunkSize, size-off)
+			b := buf[:n]
+			if holes.hole(off, n) {
+				clear(b) // a hole reads as zeros; its ciphertext is not zero
+			} else if m, err := src.ReadAt(b, off); int64(m) != n {
+				if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
 				}
-				off := idx * ChunkSize
-				n := size - off
-				if n > ChunkSize {
-					n = ChunkSize
-				}
-				b := buf[:n]
-				if holes.hole(off, n) {
-					clear(b) // a hole reads as zeros; its ciphertext is not zero
-				} else if m, err := src.ReadAt(b, off); int64(m) != n {
-					if err == nil || err == io.EOF {
-						err = io.ErrUnexpectedEOF
-					}
-					setErr(fmt.Errorf("crypt: read at offset %d: %w", off+int64(m), err))
-					return
-				}
-				first := uint64(off / ss)
-				if enc {
-					c.EncryptSectors(b, b, first)
-				} else {
-					c.DecryptSectors(b, b, first)
-				}
-				if _, err := dst.WriteAt(b, off); err != nil {
-					setErr(fmt.Errorf("crypt: write at offset %d: %w", off, err))
-					return
-				}
+				return fmt.Errorf("crypt: read at offset %d: %w", off+int64(m), err)
 			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
+			first := uint64(off / ss)
+			if enc {
+				c.EncryptSectors(b, b, first)
+			} else {
+				c.DecryptSectors(b, b, first)
+			}
+			if _, err := dst.WriteAt(b, off); err != nil {
+				return fmt.Errorf("crypt: write at offset %d: %w", off, err)
+			}
+			return nil
+		}
+	})
 }
