@@ -101,20 +101,7 @@ def _dm_stack_impl(ctx):
     data = ctx.actions.declare_file(prefix + "data.img")
     if ctx.attr.profile == "aead":
         fs, meta = _aead_stack(ctx, manifest_json, manifest_env, data)
-        outputs = [manifest_json, manifest_env, data, meta]
-        return [
-            DefaultInfo(files = depset(outputs), runfiles = ctx.runfiles(files = outputs)),
-            DmStackInfo(
-                stack = ctx.attr.stack,
-                profile = ctx.attr.profile,
-                manifest_json = manifest_json,
-                manifest_env = manifest_env,
-                data = data,
-                meta = meta,
-                input = fs,
-                layer = None,
-            ),
-        ]
+        return _stack_providers(ctx, manifest_json, manifest_env, data, meta, fs, None)
     for name, unset in _AEAD_ONLY.items():
         if getattr(ctx.attr, name) != unset:
             fail("%s: %s is only for profile aead (plain-crypt stacks take it in their dm_crypt_image)" % (ctx.label, name))
@@ -123,7 +110,6 @@ def _dm_stack_impl(ctx):
     layer = ctx.attr.src[DmLayerInfo]
     _check_shape(ctx, layer)
     ctx.actions.symlink(output = data, target_file = layer.image)
-    outputs = [manifest_json, manifest_env, data]
     meta = None
     args = ctx.actions.args()
     args.add("build")
@@ -135,7 +121,6 @@ def _dm_stack_impl(ctx):
     if layer.meta:
         meta = ctx.actions.declare_file(prefix + _META_NAMES[layer.meta_target])
         ctx.actions.symlink(output = meta, target_file = layer.meta)
-        outputs.append(meta)
         args.add("--meta", layer.meta)
         inputs.append(layer.meta)
     if ctx.attr.mount_fstype:
@@ -157,6 +142,11 @@ def _dm_stack_impl(ctx):
         mnemonic = "DmManifest",
         progress_message = "Writing dm manifest %s" % manifest_json.short_path,
     )
+    return _stack_providers(ctx, manifest_json, manifest_env, data, meta, layer.input, layer)
+
+def _stack_providers(ctx, manifest_json, manifest_env, data, meta, fs, layer):
+    """DefaultInfo and DmStackInfo of a dm_stack (meta and layer may be None)."""
+    outputs = [f for f in [manifest_json, manifest_env, data, meta] if f]
     return [
         DefaultInfo(files = depset(outputs), runfiles = ctx.runfiles(files = outputs)),
         DmStackInfo(
@@ -166,7 +156,7 @@ def _dm_stack_impl(ctx):
             manifest_env = manifest_env,
             data = data,
             meta = meta,
-            input = layer.input,
+            input = fs,
             layer = layer,
         ),
     ]
