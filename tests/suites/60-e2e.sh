@@ -19,8 +19,11 @@ DMTEST=$E2E/dmtest.sh
 cd "$WORK" || exit 1
 # Two variants beyond the seven stacks: integrity-then-crypt-aead (--profile aead:
 # capi:gcm(aes)-random over dm-integrity holding tags only, the authenticated dm-crypt) and
-# integrity-only-hmac (--integrity-hash hmac-sha256: the @IKEY@ path).
-ALL_STACKS="crypt-only integrity-only integrity-then-crypt crypt-then-integrity verity-only verity-then-crypt crypt-then-verity integrity-then-crypt-aead integrity-only-hmac"
+# integrity-only-hmac (--integrity-hash hmac-sha256: the @IKEY@ path). And
+# crypt-then-verity-fec (--verity-fec-roots 2: use_fec_from_device names the crypt layer
+# below, @LOWER@ in the verity options); FEC repairs a flipped byte, so it has no tamper
+# sets: a wrong key (verity over garbage, beyond what FEC corrects) shows the fail action.
+ALL_STACKS="crypt-only integrity-only integrity-then-crypt crypt-then-integrity verity-only verity-then-crypt crypt-then-verity integrity-then-crypt-aead integrity-only-hmac crypt-then-verity-fec"
 STACKS=${DMTEST_E2E_STACKS:-$ALL_STACKS}
 JOBS=${DMTEST_E2E_JOBS:-2}
 TIMEOUT=${DMTEST_TIMEOUT:-240}
@@ -129,6 +132,9 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 		hmac=1
 		args=(--stack integrity-only --integrity-hash hmac-sha256 --integrity-key-file ikey.bin)
 		;;
+	crypt-then-verity-fec)
+		args=(--stack crypt-then-verity --verity-fec-roots 2)
+		;;
 	esac
 	case $s in *crypt*) args+=(--key-file "$key") ;; esac
 	if ! "$BIN/dm-compose" build --in fs.img --outdir "$d/out" "${args[@]}" >"$d/compose.log" 2>&1; then
@@ -137,6 +143,7 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 	fi
 	local DATA_IMG META_IMG NLAYERS HAS_CRYPT INPUT_SHA DATA_TAMPER HASH_IMG="" HASH_TAMPER="" TAG_TAMPER=""
 	eval "$(layout "$d/out")"
+	case $s in *-fec) HASH_TAMPER="" TAG_TAMPER="" ;; esac # FEC corrects a flipped byte
 	local sets=(good) imgs=() set devs n=0 cfg="$d/files/config.sh"
 	[ -n "$HASH_TAMPER" ] || [ -n "$TAG_TAMPER" ] && sets+=(tdata)
 	[ -n "$HASH_TAMPER" ] && sets+=(thash)
@@ -173,7 +180,7 @@ run_stack() { # run_stack STACK: prepares, boots, writes $WORK/<stack>/{console.
 		tamper "$d/panic.data.img" "$DATA_TAMPER"
 	fi
 	local pact=${ACTS##* }
-	case $s in crypt-only | integrity-then-crypt | verity-only | crypt-then-verity | integrity-only-hmac) pact=${ACTS%% *} ;; esac
+	case $s in crypt-only | integrity-then-crypt | verity-only | crypt-then-verity | integrity-only-hmac | crypt-then-verity-fec) pact=${ACTS%% *} ;; esac
 	{
 		echo "TAMPER_SETS='${tsets# }'"
 		# the aead variant shows FAIL_ACTION=reboot; the others panic
