@@ -54,6 +54,18 @@ func Create(path string, perm os.FileMode) (*File, error) {
 	return af, nil
 }
 
+// Umask is the process's file mode creation mask (0 where there is none).
+func Umask() os.FileMode { return os.FileMode(umask) }
+
+// SetPerm changes the file's permissions to perm less the umask, as Create
+// applies them (e.g. 0600 while it holds plaintext, 0644 once encrypted).
+func (f *File) SetPerm(perm os.FileMode) error {
+	if err := f.File.Chmod(perm &^ os.FileMode(umask)); err != nil {
+		return fmt.Errorf("chmod %s: %w", f.final, err)
+	}
+	return nil
+}
+
 // Final is the name the file gets on Commit.
 func (f *File) Final() string { return f.final }
 

@@ -130,6 +130,11 @@ func Build(o Options) (m *manifest.Manifest, err error) {
 	if err := b.run(); err != nil {
 		return nil, err
 	}
+	if has(b.Stack, "crypt") {
+		if err := b.data.SetPerm(0o644); err != nil { // encrypted now
+			return nil, err
+		}
+	}
 	return b.finish()
 }
 
@@ -268,6 +273,13 @@ func (b *builder) run() error {
 	var err error
 	if b.data, err = b.create(DataFile); err != nil {
 		return err
+	}
+	if has(b.Stack, "crypt") {
+		// crypt-then-* stacks stage plaintext in it until the in-place
+		// encryption: owner-only until Build has encrypted it
+		if err := b.data.SetPerm(0o600); err != nil {
+			return err
+		}
 	}
 	N := b.size
 	switch b.Stack {

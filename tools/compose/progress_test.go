@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rules-dm/rules_dm/internal/cli"
 	"github.com/rules-dm/rules_dm/tools/manifest"
 )
 
@@ -128,5 +129,40 @@ func TestProgressPasses(t *testing.T) {
 				t.Errorf("%s: %s differs with a Progress hook", name, a.Path)
 			}
 		}
+	}
+}
+
+// TestPlaintextStagingIsOwnerOnly: crypt-then-verity copies the plaintext
+// into the data.img temporary before encrypting it in place; while it holds
+// plaintext the file is 0600, and the committed ciphertext 0644 less umask.
+func TestPlaintextStagingIsOwnerOnly(t *testing.T) {
+	in := writeInput(t, 1<<20)
+	dir := t.TempDir()
+	o := opts(in, filepath.Join(dir, "out"), manifest.StackCryptThenVerity)
+	var staged []os.FileMode
+	o.Progress = func(pass string, total int64) func(int64) {
+		if pass == "verity tree" { // after "copy input", before "encrypt"
+			tmps, _ := filepath.Glob(filepath.Join(o.OutDir, "."+DataFile+".tmp-*"))
+			for _, p := range tmps {
+				if st, err := os.Stat(p); err == nil {
+					staged = append(staged, st.Mode().Perm())
+				}
+			}
+		}
+		return nil
+	}
+	if _, err := Build(o); err != nil {
+		t.Fatal(err)
+	}
+	if len(staged) != 1 || staged[0] != 0o600 {
+		t.Errorf("plaintext staging modes %v, want one 0600 temporary", staged)
+	}
+	st, err := os.Stat(filepath.Join(o.OutDir, DataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask := cli.Umask()
+	if want := 0o644 &^ mask; st.Mode().Perm() != want {
+		t.Errorf("committed data.img mode %04o, want %04o (0644 less umask %04o)", st.Mode().Perm(), want, mask)
 	}
 }
