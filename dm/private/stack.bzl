@@ -48,6 +48,15 @@ def _check_shape(ctx, layer):
             if lyr.target == "verity":
                 fail("%s: %s: in %s the verity tree is encrypted with the data; use hash_device = \"data\"" % (ctx.label, lyr.label, ctx.attr.stack))
 
+def _add_mount_args(ctx, args):
+    """The mount defaults of the manifest, as dm-compose and dm-manifest take them."""
+    if ctx.attr.mount_fstype:
+        args.add("--mount-fstype", ctx.attr.mount_fstype)
+    if ctx.attr.newroot:
+        args.add("--newroot", ctx.attr.newroot)
+    if ctx.attr.mount_opts:
+        args.add("--mount-opts", ctx.attr.mount_opts)
+
 def _aead_stack(ctx, manifest_json, manifest_env, data):
     """profile aead: one `dm-compose build` action writes the whole stack.
 
@@ -75,12 +84,7 @@ def _aead_stack(ctx, manifest_json, manifest_env, data):
     if ctx.attr.sector_size:
         args.add("--sector-size", str(ctx.attr.sector_size))
     args.add("--name", ctx.attr.dm_name)
-    if ctx.attr.mount_fstype:
-        args.add("--mount-fstype", ctx.attr.mount_fstype)
-    if ctx.attr.newroot:
-        args.add("--newroot", ctx.attr.newroot)
-    if ctx.attr.mount_opts:
-        args.add("--mount-opts", ctx.attr.mount_opts)
+    _add_mount_args(ctx, args)
     args.add("--in", fs)
     args.add("--outdir", manifest_json.dirname)
     ctx.actions.run(
@@ -123,12 +127,7 @@ def _dm_stack_impl(ctx):
         ctx.actions.symlink(output = meta, target_file = layer.meta)
         args.add("--meta", layer.meta)
         inputs.append(layer.meta)
-    if ctx.attr.mount_fstype:
-        args.add("--mount-fstype", ctx.attr.mount_fstype)
-    if ctx.attr.newroot:
-        args.add("--newroot", ctx.attr.newroot)
-    if ctx.attr.mount_opts:
-        args.add("--mount-opts", ctx.attr.mount_opts)
+    _add_mount_args(ctx, args)
     for lyr in layer.layers:
         args.add("--layer", lyr.params, format = "%s:%s:%%s" % (lyr.target, lyr.placement))
         inputs.append(lyr.params)
