@@ -64,7 +64,7 @@ type FileOptions struct {
 }
 
 // ErrNoMmap is wrapped by the error of an [IOMmap] run on files that cannot
-// be mapped (not regular files, no fallocate or no shared mappings on their
+// be mapped (not regular files, or no shared mappings on their
 // filesystem). IOAuto falls back to IORead then.
 var ErrNoMmap = errors.New("files cannot be mapped")
 

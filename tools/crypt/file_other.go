@@ -8,7 +8,7 @@ import (
 	"os"
 )
 
-// mmapConvert: the mapped path is Linux-only (fallocate, MADV_POPULATE_*).
+// mmapConvert: the mapped path is Linux-only (MADV_POPULATE_READ, SIGBUS recovery).
 func mmapConvert(dst, src *os.File, size int64, c *Cipher, enc bool, progress func(int64)) error {
 	return fmt.Errorf("crypt: %w: mapped I/O is implemented on Linux only", ErrNoMmap)
 }
